@@ -1,0 +1,31 @@
+# perceiver_lite: set-up, tests and reproduction. Every target creates .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test reproduce export lab bench clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=23.2"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+export: $(STAMP)
+	$(BIN)/nbdev-export
+
+test: $(STAMP)
+	$(BIN)/python tools/check_export.py
+	MPLBACKEND=agg $(BIN)/python -m pytest tests notebooks \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+		--nbval-sanitize-with tools/nbval_sanitize.cfg -p no:cacheprovider
+
+reproduce: $(STAMP)
+	MPLBACKEND=agg $(BIN)/python tools/reproduce.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean-venv:
+	rm -rf $(VENV)

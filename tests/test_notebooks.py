@@ -1,0 +1,64 @@
+"""Notebook hygiene: the notebook tests must never silently check nothing."""
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def code_cells(notebook):
+    return [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+
+
+def test_notebooks_exist():
+    assert len(NOTEBOOKS) >= 2, f"expected the numbered notebooks, found {[p.name for p in NOTEBOOKS]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernelspec_is_python3(path):
+    assert load(path)["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_has_checked_cells_with_outputs(path):
+    checked = [c for c in code_cells(load(path)) if "# NBVAL_CHECK_OUTPUT" in "".join(c["source"])]
+    assert checked, f"{path.name} has no # NBVAL_CHECK_OUTPUT cell"
+    for cell in checked:
+        source = "".join(cell["source"]).splitlines()[1:3]
+        assert cell["execution_count"] is not None, f"{path.name}: checked cell {source} has no execution count"
+        assert cell["outputs"], f"{path.name}: checked cell {source} has no stored output"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_executed(path):
+    "nbval skips cells without an execution count, so every non-empty code cell must have one."
+    missing = [c["source"][:1] for c in code_cells(load(path)) if "".join(c["source"]).strip() and c["execution_count"] is None]
+    assert not missing, f"{path.name}: cells never executed: {missing}"
+    errors = [o for c in code_cells(load(path)) for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"{path.name}: stored error outputs {[e['ename'] for e in errors]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell(path):
+    tagged = [c for c in load(path)["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) <= 1, f"{path.name}: {len(tagged)} cells tagged parameters, expected at most one"
+    source = "".join(tagged[0]["source"]) if tagged else ""
+    if "save_figures" in source:
+        assert "save_figures: bool = False" in source, f"{path.name}: figures must only be written when asked"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_default_exp_first(path):
+    "Every notebook but the index exports a module, declared before any exported code."
+    if path.name.startswith("00_"):
+        return
+    sources = ["".join(c["source"]) for c in code_cells(load(path))]
+    exp = [i for i, s in enumerate(sources) if s.startswith("#| default_exp")]
+    exports = [i for i, s in enumerate(sources) if s.startswith("#| export")]
+    assert exp, f"{path.name} declares no #| default_exp"
+    assert not exports or exp[0] < exports[0], f"{path.name}: #| default_exp must come before exported cells"
