@@ -62,3 +62,18 @@ def test_default_exp_first(path):
     exports = [i for i, s in enumerate(sources) if s.startswith("#| export")]
     assert exp, f"{path.name} declares no #| default_exp"
     assert not exports or exp[0] < exports[0], f"{path.name}: #| default_exp must come before exported cells"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_sees_every_parameter(path):
+    "papermill silently drops a parameter line it cannot parse (an '=' in its comment, for one)."
+    from papermill.translators import PythonTranslator
+
+    tagged = [c for c in load(path)["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        return
+    source = "".join(tagged[0]["source"])
+    declared = [line.split(":")[0].split("=")[0].strip() for line in source.splitlines()
+                if line.strip() and not line.startswith((" ", "#"))]
+    seen = [p.name for p in PythonTranslator.inspect({"source": source})]
+    assert seen == declared, f"{path.name}: papermill parses {seen} from a cell declaring {declared}"
