@@ -94,6 +94,7 @@ class MultiHeadAttention(nn.Module):
         return self.to_out(merge_heads(output)), weights  # (B, N, out)
 
 # %% ../notebooks/01_attention.ipynb #c357913d
+import ctypes
 import gc
 import statistics
 import time
@@ -112,8 +113,17 @@ def _status_kib(field):
         return None
 
 
+def _release_free_memory():
+    "Hand freed heap pages back to the OS (glibc), so they count again when reused."
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def reset_peak_memory():
     "Reset the process's resident-memory high-water mark (Linux); False where unsupported."
+    _release_free_memory()
     try:
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")
