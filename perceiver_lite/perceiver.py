@@ -154,16 +154,24 @@ class PerceiverEncoder(nn.Module):
 
     def forward(self, inputs, mask=None, latents=None, need_weights=False):
         "Returns `(latents (B, N, D), [cross-attention weights (B, h, N, M) per cross-attend] or None)`."
-        latents = self._initial_latents(inputs, latents)
         maps = []
+
+        def read(cross_attend, latents):
+            latents, weights = cross_attend(latents, inputs, mask, need_weights)
+            maps.append(weights)
+            return latents
+
+        latents = self.run(self._initial_latents(inputs, latents), read)
+        return latents, (maps if need_weights else None)
+
+    def run(self, latents, read):
+        "The blocks: `read(cross_attend, latents)` where a cross-attend is due, then the (shared) tower."
         for block in range(self.config.num_blocks):
             if block < self.config.num_cross_attends:
-                read = self.cross_attends[min(block, len(self.cross_attends) - 1)]
-                latents, weights = read(latents, inputs, mask, need_weights)
-                maps.append(weights)
+                latents = read(self.cross_attends[min(block, len(self.cross_attends) - 1)], latents)
             for layer in self.towers[min(block, len(self.towers) - 1)]:
                 latents, _ = layer(latents)
-        return latents, (maps if need_weights else None)
+        return latents
 
     def _initial_latents(self, inputs, latents):
         "The learned latent array for every example, or a caller's own `(B, N, D)` array, checked."
