@@ -5,7 +5,7 @@ peak-memory meter used to measure their cost. Derived in notebooks/01_attention.
 
 # %% auto #0
 __all__ = ['SDPA_BACKWARD_MAX_HEAD_DIM', 'attention', 'fused_attention', 'split_heads', 'merge_heads', 'check_array',
-           'MultiHeadAttention', 'reset_peak_memory', 'measure', 'loglog_slope']
+           'check_mask', 'MultiHeadAttention', 'reset_peak_memory', 'measure', 'loglog_slope']
 
 # %% ../notebooks/01_attention.ipynb #88b5b986
 import math
@@ -54,16 +54,28 @@ def merge_heads(array):
     return array.reshape(batch, length, heads * channels)  # (B, M, h·d)
 
 # %% ../notebooks/01_attention.ipynb #e55c5c0b
-def check_array(array, name, channels=None, rank=3):
-    "Raise `ValueError` unless `array` is a floating tensor of `rank` with `channels` last."
+def check_array(array, name, channels=None, rank=3, dtype=None):
+    "Raise `ValueError` unless `array` is a floating tensor of `rank` with `channels` last (and `dtype`)."
     if not isinstance(array, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(array).__name__}")
     if array.dim() != rank:
         raise ValueError(f"{name} must have rank {rank} (B, M, C), got shape {tuple(array.shape)}")
     if not array.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {array.dtype}")
+    if dtype is not None and array.dtype != dtype:
+        raise ValueError(f"{name} must be {str(dtype).removeprefix('torch.')} like the layer's weights, got {array.dtype}")
     if channels is not None and array.shape[-1] != channels:
         raise ValueError(f"{name} must have {channels} channels (last dim), got shape {tuple(array.shape)}")
+
+
+def check_mask(mask, inputs):
+    "Raise `ValueError` unless `mask` is None or booleans `(B, M)` matching `inputs` (B, M, C)."
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a boolean tensor, True where a query may attend, got dtype {getattr(mask, 'dtype', type(mask).__name__)}")
+    if tuple(mask.shape) != tuple(inputs.shape[:2]):
+        raise ValueError(f"mask must be (B, M) = {tuple(inputs.shape[:2])}, got {tuple(mask.shape)}")
 
 # %% ../notebooks/01_attention.ipynb #2b3b1df8
 class MultiHeadAttention(nn.Module):
@@ -73,6 +85,9 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, q_dim, kv_dim=None, num_heads=1, qk_channels=None, v_channels=None,
                  out_dim=None, bias=True, fused=True):
         super().__init__()
+        for name, dim in (("q_dim", q_dim), ("kv_dim", kv_dim or q_dim)):
+            if dim < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {dim}")
         kv_dim, qk_channels = kv_dim or q_dim, qk_channels or q_dim
         v_channels = v_channels or qk_channels
         for name, channels in (("qk_channels", qk_channels), ("v_channels", v_channels)):
@@ -87,8 +102,9 @@ class MultiHeadAttention(nn.Module):
     def forward(self, queries, inputs=None, mask=None, need_weights=False):
         "`queries` (B, N, q_dim), `inputs` (B, M, kv_dim) → `(output (B, N, out), weights (B, h, N, M) or None)`."
         inputs = queries if inputs is None else inputs
-        check_array(queries, "queries", self.q_dim)
-        check_array(inputs, "inputs", self.kv_dim)
+        check_array(queries, "queries", self.q_dim, dtype=self.to_q.weight.dtype)
+        check_array(inputs, "inputs", self.kv_dim, dtype=self.to_q.weight.dtype)
+        check_mask(mask, inputs)
         if inputs.shape[0] != queries.shape[0]:
             raise ValueError(f"inputs batch ({inputs.shape[0]}) must match queries batch ({queries.shape[0]})")
         q = split_heads(self.to_q(queries), self.num_heads)  # (B, h, N, d)

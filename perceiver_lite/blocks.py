@@ -12,7 +12,7 @@ __all__ = ['MLP', 'queries_in_input_space', 'values_from_summary', 'latent_side_
 import torch
 from torch import nn
 
-from .attention import MultiHeadAttention, check_array, fused_attention, merge_heads, split_heads
+from .attention import MultiHeadAttention, check_array, check_mask, fused_attention, merge_heads, split_heads
 
 # %% ../notebooks/03_latent_bottleneck.ipynb #5183cd80
 class MLP(nn.Module):
@@ -78,8 +78,11 @@ class CrossAttentionBlock(nn.Module):
         self.mlp_norm, self.mlp = nn.LayerNorm(q_dim), MLP(q_dim, widening_factor, gelu)
 
     def forward(self, queries, inputs, mask=None, need_weights=False):
-        check_array(queries, "queries", self.q_dim)
-        check_array(inputs, "inputs", self.kv_dim)
+        check_array(queries, "queries", self.q_dim, dtype=self.q_norm.weight.dtype)
+        check_array(inputs, "inputs", self.kv_dim, dtype=self.q_norm.weight.dtype)
+        check_mask(mask, inputs)
+        if inputs.shape[1] == 0:
+            raise ValueError(f"inputs must hold at least one element (M ≥ 1), got shape {tuple(inputs.shape)}")
         normed_queries, normed_inputs = self.q_norm(queries), self.kv_norm(inputs)
         if self.attention.fused and not need_weights and latent_side_is_cheaper(
                 self.attention, queries.shape[1], inputs.shape[1]):

@@ -1,10 +1,6 @@
 """A catalogue of bad inputs across the public API: each must raise the documented exception type
 (ValueError or TypeError; FileNotFoundError for a missing file) with a message naming what was expected
-and what was given — never a bare AssertionError or a RuntimeError from inside torch.
-
-Cases marked xfail are gaps found by this catalogue: the entry point raises a raw torch error, an unclear
-message, or nothing. Each reason gives the message the entry point should raise; the mark is strict, so
-fixing the module turns the case into a failure until its mark is removed."""
+and what was given — never a bare AssertionError or a RuntimeError from inside torch."""
 import json
 import pickle
 from types import SimpleNamespace
@@ -58,10 +54,6 @@ class Unregistered(nn.Module):
     config = PerceiverConfig()
 
 
-def gap(reason):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 # (id, exception, message pattern, call with tmp_path, *marks)
 CASES = [
     # ---- attention
@@ -80,18 +72,11 @@ CASES = [
     ("mha-zero-heads", ValueError, r"must be divisible by num_heads, got num_heads=0",
      lambda tmp: MultiHeadAttention(8, num_heads=0)),
     ("mha-float64-inputs", ValueError, r"queries must be float32.*got torch.float64",
-     lambda tmp: MHA(QUERIES.double(), INPUTS.double()),
-     gap("RuntimeError from inside torch: 'mat1 and mat2 must have the same dtype, but got Double and Float'; "
-         "want ValueError 'queries must be float32 like the layer's weights, got torch.float64'")),
+     lambda tmp: MHA(QUERIES.double(), INPUTS.double())),
     ("mha-float-mask", ValueError, r"mask must be a boolean tensor.*got dtype torch.float32",
-     lambda tmp: MHA(QUERIES, INPUTS, mask=torch.ones(2, 6)),
-     gap("accepted silently: the fused path treats a float mask as additive scores (the explicit path raises "
-         "torch's TypeError on ~mask); want ValueError 'mask must be a boolean tensor (True where a query may "
-         "attend), got dtype torch.float32'")),
+     lambda tmp: MHA(QUERIES, INPUTS, mask=torch.ones(2, 6))),
     ("mha-negative-width", ValueError, r"q_dim must be ≥ 1, got -8",
-     lambda tmp: MultiHeadAttention(-8),
-     gap("RuntimeError from inside torch: 'Trying to create tensor with negative dimension -8'; "
-         "want ValueError 'q_dim must be ≥ 1, got -8'")),
+     lambda tmp: MultiHeadAttention(-8)),
     # ---- position
     ("positions-empty-grid", ValueError, r"index_dims must be one or more sizes ≥ 1, got \(0, 4\)",
      lambda tmp: linear_positions((0, 4))),
@@ -116,9 +101,7 @@ CASES = [
     ("self-block-rank-2", ValueError, r"latents must have rank 3 \(B, M, C\), got shape \(4, 8\)",
      lambda tmp: SelfAttentionBlock(8)(torch.randn(4, 8))),
     ("cross-block-empty-inputs", ValueError, r"M ≥ 1.*got shape \(2, 0, 12\)",
-     lambda tmp: CrossAttentionBlock(8, 12)(QUERIES, torch.randn(2, 0, 12)),
-     gap("accepted silently: with M = 0 the block attends to nothing and returns the projections' biases; "
-         "want ValueError 'inputs must hold at least one element (M ≥ 1), got shape (2, 0, 12)'")),
+     lambda tmp: CrossAttentionBlock(8, 12)(QUERIES, torch.randn(2, 0, 12))),
     # ---- perceiver: configs with impossible values
     ("config-heads-not-dividing-width", ValueError,
      r"latent_dim \(30\) must be divisible by num_self_heads, got num_self_heads=4",
@@ -139,38 +122,22 @@ CASES = [
     ("model-unknown-gelu", ValueError, r"gelu must be 'exact' or 'tanh', got 'relu'",
      lambda tmp: Perceiver(PerceiverConfig(gelu="relu"))),
     ("config-unknown-gelu-at-config-time", ValueError, r"gelu must be 'exact' or 'tanh', got 'relu'",
-     lambda tmp: PerceiverConfig(gelu="relu"),
-     gap("accepted by PerceiverConfig, refused only when the model is built; want the same ValueError "
-         "from PerceiverConfig, like the other impossible values")),
+     lambda tmp: PerceiverConfig(gelu="relu")),
     ("config-float-latents", TypeError, r"num_latents must be an int, got 2.5",
-     lambda tmp: Perceiver(PerceiverConfig(num_latents=2.5)),
-     gap("accepted by PerceiverConfig, then a TypeError from inside torch.empty; "
-         "want TypeError 'num_latents must be an int, got 2.5'")),
+     lambda tmp: Perceiver(PerceiverConfig(num_latents=2.5))),
     ("config-string-latents", TypeError, r"num_latents must be an int, got '8'",
-     lambda tmp: PerceiverConfig(num_latents="8"),
-     gap("unclear TypeError: \"'<' not supported between instances of 'str' and 'int'\"; "
-         "want TypeError \"num_latents must be an int, got '8'\"")),
+     lambda tmp: PerceiverConfig(num_latents="8")),
     ("config-negative-self-attends", ValueError, r"num_self_attends_per_block must be ≥ 0, got -1",
-     lambda tmp: PerceiverConfig(num_self_attends_per_block=-1),
-     gap("accepted silently (range(-1) builds an empty tower); "
-         "want ValueError 'num_self_attends_per_block must be ≥ 0, got -1'")),
+     lambda tmp: PerceiverConfig(num_self_attends_per_block=-1)),
     ("config-empty-grid", ValueError, r"input_shape.*≥ 1, got \(0,\)",
-     lambda tmp: PerceiverConfig(input_shape=(0,)),
-     gap("accepted by PerceiverConfig (fails only at forward, in linear_positions); "
-         "want ValueError 'input_shape sizes must be ≥ 1, got (0,)'")),
+     lambda tmp: PerceiverConfig(input_shape=(0,))),
     ("config-negative-resolution", ValueError, r"max_resolution must be positive, got \(-5,\)",
-     lambda tmp: PerceiverConfig(max_resolution=(-5,)),
-     gap("accepted by PerceiverConfig (fails only at forward, in frequency_bands); "
-         "want the same ValueError 'max_resolution must be positive, got (-5,)' from the config")),
+     lambda tmp: PerceiverConfig(max_resolution=(-5,))),
     ("config-negative-init-scale", ValueError, r"latent_init_scale must be > 0, got -1.0",
      lambda tmp: Perceiver(PerceiverConfig(latent_init_scale=-1.0)),
-     gap("RuntimeError from inside torch: 'normal expects std >= 0.0, but found std -1'; "
-         "want ValueError 'latent_init_scale must be > 0, got -1.0' from PerceiverConfig"),
      pytest.mark.filterwarnings("ignore:mean is more than 2 std")),
     ("model-config-is-dict", TypeError, r"config must be a PerceiverConfig, got dict",
-     lambda tmp: Perceiver(dict(num_latents=8)),
-     gap("AttributeError: \"'dict' object has no attribute 'adapter'\"; "
-         "want TypeError 'config must be a PerceiverConfig, got dict'")),
+     lambda tmp: Perceiver(dict(num_latents=8))),
     # ---- perceiver: tensors
     ("forward-missing-channel-axis", ValueError, r"inputs must be \(B, \?, 1\) .* got \(2, 40\)",
      lambda tmp: MODEL(torch.randn(2, 40))),
@@ -193,28 +160,17 @@ CASES = [
     ("encoder-latents-wrong-width", ValueError, r"latents must have 16 channels \(last dim\), got shape \(2, 8, 5\)",
      lambda tmp: MODEL.encoder(torch.randn(2, 40, 10), latents=torch.randn(2, 8, 5))),
     ("forward-empty-grid", ValueError, r"inputs .*M ≥ 1.*got shape \(2, 0, 1\)",
-     lambda tmp: MODEL(torch.randn(2, 0, 1)),
-     gap("a ValueError, but about a grid the caller never named: 'index_dims must be one or more sizes ≥ 1, "
-         "got (0,)'; want 'inputs must hold at least one element (M ≥ 1), got shape (2, 0, 1)'")),
+     lambda tmp: MODEL(torch.randn(2, 0, 1))),
     ("forward-empty-batch", ValueError, r"B ≥ 1.*got shape \(0, 40, 1\)",
-     lambda tmp: MODEL(torch.randn(0, 40, 1)),
-     gap("RuntimeError from inside torch: 'cannot reshape tensor of 0 elements into shape [0, -1, 1]'; "
-         "want ValueError 'inputs must hold at least one example (B ≥ 1), got shape (0, 40, 1)' "
-         "(or logits of shape (0, classes))")),
+     lambda tmp: MODEL(torch.randn(0, 40, 1))),
     ("forward-float64", ValueError, r"inputs must be float32.*got torch.float64",
-     lambda tmp: MODEL(torch.randn(2, 40, 1, dtype=torch.float64)),
-     gap("RuntimeError from inside torch: 'mixed dtype (CPU): all inputs must share same datatype.'; "
-         "want ValueError 'inputs must be float32 like the model's parameters, got torch.float64'")),
+     lambda tmp: MODEL(torch.randn(2, 40, 1, dtype=torch.float64))),
     ("forward-mask-wrong-length", ValueError, r"mask must be \(B, M\) = \(2, 40\).*got \(2, 39\)",
-     lambda tmp: MODEL(torch.randn(2, 40, 1), mask=torch.ones(2, 39, dtype=torch.bool)),
-     gap("RuntimeError from inside torch: 'The size of tensor a (40) must match the size of tensor b (39) at "
-         "non-singleton dimension 3'; want ValueError 'mask must be (B, M) = (2, 40) booleans, got (2, 39)'")),
+     lambda tmp: MODEL(torch.randn(2, 40, 1), mask=torch.ones(2, 39, dtype=torch.bool))),
     ("converter-non-gelu", ValueError, r"hidden_act must be a GELU .*got 'relu'",
      lambda tmp: config_from_transformers(SimpleNamespace(hidden_act="relu"), 24)),
     ("converter-state-not-a-mapping", TypeError, r"state_dict must be a mapping.*got list",
-     lambda tmp: encoder_state_from_transformers([("encoder.x", torch.zeros(1))]),
-     gap("AttributeError: \"'list' object has no attribute 'items'\"; "
-         "want TypeError 'state_dict must be a mapping of names to tensors, got list'")),
+     lambda tmp: encoder_state_from_transformers([("encoder.x", torch.zeros(1))])),
     # ---- checkpoint
     ("checkpoint-truncated", ValueError, r"model\.safetensors is corrupt or truncated",
      lambda tmp: load(checkpoint_file(tmp, lambda raw: raw[: len(raw) // 2]))),
