@@ -16,6 +16,7 @@ export: $(STAMP)
 	$(BIN)/nbdev-export
 
 test: $(STAMP)
+	bash tools/install_chromium.sh || echo "Chromium unavailable: the browser test will be skipped"
 	$(BIN)/python tools/check_export.py
 	MPLBACKEND=agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
@@ -23,6 +24,10 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	MPLBACKEND=agg $(BIN)/python tools/reproduce.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/compare.py
+	$(BIN)/python benchmarks/scale.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -170,4 +170,10 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                          'perceiver_lite.position.frequency_bands': ( 'position_encoding.html#frequency_bands',
                                                                                       'perceiver_lite/position.py'),
                                          'perceiver_lite.position.linear_positions': ( 'position_encoding.html#linear_positions',
-                                                                                       'perceiver_lite/position.py')}}}
+                                                                                       'perceiver_lite/position.py')},
+            'perceiver_lite.streaming': { 'perceiver_lite.streaming.grid_chunks': ( 'performance.html#grid_chunks',
+                                                                                    'perceiver_lite/streaming.py'),
+                                          'perceiver_lite.streaming.streamed_cross_attend': ( 'performance.html#streamed_cross_attend',
+                                                                                              'perceiver_lite/streaming.py'),
+                                          'perceiver_lite.streaming.streamed_forward': ( 'performance.html#streamed_forward',
+                                                                                         'perceiver_lite/streaming.py')}}}
