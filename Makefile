@@ -16,7 +16,7 @@ export: $(STAMP)
 	$(BIN)/nbdev-export
 
 test: $(STAMP)
-	bash tools/install_chromium.sh || echo "Chromium unavailable: the browser test will be skipped"
+	bash tools/install_chromium.sh || echo "Chromium unavailable: the browser test skips here (and fails under CI=true)"
 	$(BIN)/python tools/check_export.py
 	MPLBACKEND=agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \

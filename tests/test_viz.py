@@ -1,0 +1,160 @@
+"""perceiver_lite.viz beyond the notebook: captured maps, headless plots, the viewer's update and widgets."""
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("agg")
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from perceiver_lite.perceiver import Perceiver, PerceiverConfig
+from perceiver_lite.viz import (attention_frame, attention_viewer, cross_attention_maps, plot_decoder_attention,
+                                plot_image_attention, plot_sequence_attention, show_attention_frame)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def image_model():
+    torch.manual_seed(0)
+    config = PerceiverConfig(input_channels=1, input_shape=(6, 5), num_bands=4, num_latents=7, latent_dim=16,
+                             num_blocks=3, num_self_attends_per_block=1, num_cross_attends=3, num_cross_heads=2,
+                             qk_channels=8, num_self_heads=2)
+    return Perceiver(config), torch.randn(3, 6, 5, 1)
+
+
+@pytest.fixture(scope="module")
+def image_maps(image_model):
+    model, images = image_model
+    return cross_attention_maps(model, images)
+
+
+def test_maps_shape_distribution_and_mode(image_model):
+    model, images = image_model
+    model.train()
+    maps = cross_attention_maps(model, images)
+    assert maps.shape == (3, 3, 2, 7, 30)  # (B, cross-attends, h, N, H·W)
+    assert model.training and not maps.requires_grad
+    torch.testing.assert_close(maps.sum(-1), torch.ones(3, 3, 2, 7))
+    model.eval()
+    cross_attention_maps(model, images)
+    assert not model.training
+    model.train()
+
+
+def test_maps_match_the_model_and_leave_the_forward_alone(image_model):
+    model, images = image_model
+    model.eval()
+    with torch.no_grad():
+        before = model(images)
+        maps = cross_attention_maps(model, images)
+        after = model(images)
+        direct = model.attention_maps(images)
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    torch.testing.assert_close(maps, torch.stack(direct, dim=1))
+    model.train()
+
+
+def test_maps_reject_models_without_attention_maps():
+    with pytest.raises(ValueError, match="attention_maps method"):
+        cross_attention_maps(torch.nn.Linear(3, 3), torch.randn(2, 3))
+
+
+def test_model_does_not_import_viz():
+    code = ("import sys, perceiver_lite, perceiver_lite.perceiver; "
+            "assert 'perceiver_lite.viz' not in sys.modules; assert 'ipywidgets' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_image_figure_layout(image_model, image_maps):
+    _, images = image_model
+    fig = plot_image_attention(images[0], image_maps[0], latents=(0, 6))
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3 * 2 * (2 + 2)  # (cross-attend, head) rows × (image, 2 latents, mean)
+    assert fig.axes[0].get_title() == "cross-attend 0, head 0" and fig.axes[2].get_title() == "latent 6"
+    fig = plot_image_attention(torch.rand(6, 5, 3), image_maps[1], latents=[3], heads=[1])
+    assert len(fig.axes) == 3 * 1 * 3
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda maps: plot_image_attention(torch.rand(5, 5), maps[0]), r"M = 25"),
+    (lambda maps: plot_image_attention(torch.rand(6, 5), maps), r"\(cross-attends, h, N, M\)"),
+    (lambda maps: plot_image_attention(torch.rand(6, 5), maps[0], latents=[7]), r"latents must lie in \[0, 7\)"),
+    (lambda maps: plot_image_attention(torch.rand(6, 5, 2), maps[0]), "image must be"),
+    (lambda maps: plot_sequence_attention(torch.rand(29), maps[0]), r"T = 29"),
+    (lambda maps: plot_decoder_attention(maps[0, 0]), r"\(B, h, O, N\)"),
+    (lambda maps: plot_decoder_attention(maps[:, 0], example=3), r"example must lie in \[0, 3\)"),
+    (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, latent=7), r"latent must lie in \[0, 7\)"),
+    (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, cross_attend=-1), r"cross_attend must lie"),
+    (lambda maps: attention_viewer(torch.rand(3, 6, 5), maps[0]), r"\(B, cross-attends, h, N, M\)"),
+])
+def test_bad_arguments(image_maps, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(image_maps)
+
+
+def test_sequence_figure():
+    torch.manual_seed(1)
+    model = Perceiver(PerceiverConfig(num_latents=5, latent_dim=16, num_bands=4, num_self_heads=2))
+    signals = torch.randn(2, 40, 1)
+    maps = cross_attention_maps(model, signals)
+    assert maps.shape == (2, 2, 1, 5, 40)
+    fig = plot_sequence_attention(signals[0], maps[0])
+    assert len(fig.axes) == 1 + 2  # the signal, then one heat map per (cross-attend, head)
+    assert plot_sequence_attention(signals[0, :, 0].numpy(), maps[0].numpy(), heads=[0]).axes[-1].get_xlabel() == "time step"
+    figure, caption = attention_frame(signals, maps, example=1, cross_attend=1, latent=4)
+    assert caption == "showing example 1, cross-attend 1, head 0, latent 4"
+
+
+def test_decoder_figure():
+    weights = torch.rand(2, 3, 4, 6).softmax(-1)  # (B, h, O, N)
+    fig = plot_decoder_attention(weights, example=1, output_names="abcd")
+    images = [ax for ax in fig.axes if ax.images]
+    assert len(images) == 3 and images[0].get_xlabel() == "latent"
+    assert [t.get_text() for t in images[0].get_yticklabels()] == list("abcd")
+    torch.testing.assert_close(torch.tensor(images[2].images[0].get_array().data).double(), weights[1, 2].double())
+
+
+def test_frame_caption_names_the_selection(image_model, image_maps):
+    _, images = image_model
+    fig, caption = attention_frame(images, image_maps, example=2, cross_attend=1, head=1, latent=6)
+    assert caption == "showing example 2, cross-attend 1, head 1, latent 6"
+    assert isinstance(fig, Figure) and fig.get_suptitle() == caption
+    shown = fig.axes[1].images[1].get_array()
+    torch.testing.assert_close(torch.tensor(shown.data).double(), image_maps[2, 1, 1, 6].reshape(6, 5).double())
+
+
+def test_update_prints_caption_and_closes_its_figure(image_model, image_maps, capsys):
+    _, images = image_model
+    open_before = len(plt.get_fignums())
+    caption = show_attention_frame(images, image_maps, example=1, cross_attend=2, head=0, latent=3)
+    assert caption == "showing example 1, cross-attend 2, head 0, latent 3"
+    assert caption in capsys.readouterr().out
+    assert len(plt.get_fignums()) == open_before
+
+
+def test_viewer_controls_drive_the_update(image_model, image_maps, capsys):
+    _, images = image_model
+    viewer = attention_viewer(images, image_maps)
+    assert "showing example 0, cross-attend 0, head 0, latent 0" in capsys.readouterr().out
+    controls = {w.description: w for row in viewer.children[:2] for w in row.children}
+    assert list(controls) == ["example", "cross-attend", "head", "latent"]
+    assert controls["example"].max == 2 and controls["latent"].max == 6
+    assert not controls["example"].continuous_update and not controls["latent"].continuous_update
+    assert list(controls["cross-attend"].options) == [0, 1, 2] and list(controls["head"].options) == [0, 1]
+    controls["latent"].value = 5
+    assert "showing example 0, cross-attend 0, head 0, latent 5" in capsys.readouterr().out
+    controls["cross-attend"].value = 2
+    controls["example"].value = 1
+    printed = capsys.readouterr().out
+    assert "showing example 0, cross-attend 2, head 0, latent 5" in printed
+    assert "showing example 1, cross-attend 2, head 0, latent 5" in printed
+    assert "attention-viewer" in viewer._dom_classes
