@@ -1,0 +1,104 @@
+"""perceiver_lite.experiments: the baselines, the shuffle, and the papermill runner (run, sweep, errors)."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from perceiver_lite import experiments
+from perceiver_lite.experiments import (CNN, MLP, Shuffled, build_model, check_parameters, circular_shift,
+                                        declared_parameters, grid, parse_assignments, run_point)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"model": "perceiver", "num_latents": 4, "latent_dim": 16, "num_bands": 4, "steps": 5}
+RECORD_KEYS = {"model", "shuffle", "seed", "steps", "num_latents", "test_accuracy", "train_accuracy",
+               "num_parameters", "train_seconds", "wall_seconds", "threads"}
+
+
+def env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg"}
+
+
+@pytest.mark.parametrize("baseline", [MLP(), CNN(), build_model("perceiver", num_latents=4, latent_dim=16)])
+def test_models_give_logits(baseline):
+    assert baseline(torch.randn(3, 40, 1)).shape == (3, 10)
+
+
+def test_baselines_take_other_lengths():
+    assert MLP(64)(torch.randn(2, 64, 1)).shape == CNN(64)(torch.randn(2, 64, 1)).shape == (2, 10)
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(ValueError, match="model must be one of"):
+        build_model("gru")
+
+
+def test_shuffled_perceiver_is_the_same_function():
+    torch.manual_seed(0)
+    model = build_model("perceiver", num_latents=4, latent_dim=16).eval()
+    inputs = torch.randn(5, 40, 1)
+    shuffled = Shuffled(model, torch.randperm(40))
+    torch.testing.assert_close(shuffled(inputs), model(inputs), atol=1e-5, rtol=1e-5)
+    cnn = CNN().eval()
+    assert not torch.allclose(Shuffled(cnn, torch.randperm(40))(inputs), cnn(inputs))
+
+
+def test_circular_shift_rolls_each_sequence():
+    inputs = torch.arange(40.0).reshape(1, 40, 1).repeat(4, 1, 1)
+    rolled = circular_shift(inputs, 5, torch.Generator().manual_seed(0))
+    for row in rolled[..., 0]:
+        shift = int(row[0]) and 40 - int(row[0])
+        assert torch.equal(row, torch.roll(inputs[0, :, 0], shift))
+
+
+def test_parameters_are_checked_and_typed():
+    declared = declared_parameters()
+    assert parse_assignments(["num_latents=8,16", "shuffle=True", "lr=0.01"], declared, many=True) == {
+        "num_latents": [8, 16], "shuffle": [True], "lr": [0.01]}
+    with pytest.raises(ValueError, match="unknown parameter 'latents'.*num_latents"):
+        check_parameters(["latents"], declared)
+    with pytest.raises(ValueError, match="expected True or False"):
+        parse_assignments(["shuffle=maybe"], declared)
+    assert grid({"a": [1, 2], "b": ["x"]}, {"c": 0}) == [{"c": 0, "a": 1, "b": "x"}, {"c": 0, "a": 2, "b": "x"}]
+
+
+def test_cli_rejects_unknown_parameter():
+    result = subprocess.run([sys.executable, "-m", "perceiver_lite.experiments", "sweep", "--param", "num_latent=8,16"],
+                            cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "unknown parameter 'num_latent'" in result.stderr and "num_latents" in result.stderr
+
+
+def test_notebook_rejects_unknown_model(tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="model must be one of"):
+        run_point({"model": "gru", "steps": 1}, tmp_path / "bad.ipynb", tmp_path / "bad.json")
+
+
+def test_run_writes_a_record(tmp_path):
+    record = run_point(TINY, tmp_path / "point.ipynb", tmp_path / "point.json")
+    assert RECORD_KEYS <= set(record)
+    assert record["steps"] == 5 and record["num_latents"] == 4 and 0 <= record["test_accuracy"] <= 1
+    assert json.loads((tmp_path / "point.json").read_text()) == record
+    assert (tmp_path / "point.ipynb").exists()
+
+
+def test_sweep_collects_a_csv(tmp_path, monkeypatch):
+    real_notebook = experiments.notebook_path()
+    monkeypatch.setattr(experiments, "repository", lambda: tmp_path)
+    monkeypatch.setattr(experiments, "notebook_path", lambda: real_notebook)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    swept = {"model": ["mlp", "cnn"]}
+    records = experiments.sweep("tiny", swept, {"steps": 3})
+    with open(tmp_path / "results" / "tiny.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["model"] for row in rows] == ["mlp", "cnn"] and RECORD_KEYS <= set(rows[0])
+    assert sorted(p.name for p in (tmp_path / "build" / "experiments" / "tiny").glob("*.ipynb")) == [
+        "model-cnn.ipynb", "model-mlp.ipynb"]
+    experiments.plot_sweep(records, swept, tmp_path / "tiny.png")
+    assert (tmp_path / "tiny.png").stat().st_size > 0
