@@ -172,13 +172,17 @@ def problems_in(tree):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name in DOWNLOADING_CALLS or name.startswith("fetch_") or (
+            local_only = any(kw.arg == "local_files_only" and isinstance(kw.value, ast.Constant)
+                             and kw.value.value is True for kw in node.keywords)
+            if (name in DOWNLOADING_CALLS and not local_only) or name.startswith("fetch_") or (
                     name in SKIMAGE_REMOTE and isinstance(func, ast.Attribute)):
                 found.append(f"line {node.lineno}: calls {name}()")
             found += [f"line {node.lineno}: download=True" for kw in node.keywords
                       if kw.arg == "download" and isinstance(kw.value, ast.Constant) and kw.value.value is True]
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and [a.name for a in node.names] == ["try_to_load_from_cache"]:
+                continue  # a lookup in the local cache only
             found += [f"line {node.lineno}: imports {n}" for n in names
                       if n in NETWORK_IMPORTS or n.split(".")[0] in {"requests", "httpx", "aiohttp", "huggingface_hub"}]
     return found
