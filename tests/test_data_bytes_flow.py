@@ -1,0 +1,199 @@
+"""The task data generators (byte corpus, word masking, image pairs with known flow) and the flow helpers."""
+import subprocess
+import sys
+import zlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from perceiver_lite.data import (FLOW_IMAGES, FLOW_KINDS, MASK_ID, STDLIB_MODULES, WHITESPACE, byte_windows,
+                                 docstring_corpus, flow_field, flow_pairs, gray_image, is_held_out, mask_words,
+                                 masked_positions)
+from perceiver_lite.flow import color_wheel, end_point_error, flow_to_color, frame_patches, normalise_frames
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return docstring_corpus("train")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [gray_image(name) for name in ("camera", "coins")]
+
+
+# ---- the byte corpus -------------------------------------------------------------------------------------
+
+def test_split_is_by_module_and_stable():
+    held_out = [name for name in STDLIB_MODULES if is_held_out(name)]
+    assert 0 < len(held_out) < len(STDLIB_MODULES)
+    assert held_out == ["argparse", "decimal", "difflib", "getopt", "pathlib", "pickle", "secrets", "tempfile",
+                        "tokenize", "types", "urllib.parse"]
+    assert list(STDLIB_MODULES) == sorted(STDLIB_MODULES)
+
+
+def test_corpus_deterministic_across_processes(corpus):
+    assert docstring_corpus("train") == corpus
+    code = "import zlib; from perceiver_lite.data import docstring_corpus; print(zlib.crc32(docstring_corpus('train')))"
+    for hash_seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={"PYTHONHASHSEED": hash_seed, "PATH": ""}).stdout
+        assert int(out) == zlib.crc32(corpus)
+
+
+def test_corpus_splits_disjoint(corpus):
+    held_out = docstring_corpus("held_out")
+    assert isinstance(corpus, bytes) and len(corpus) > 100_000 and len(held_out) > 10_000
+    corpus.decode("utf-8")  # valid UTF-8
+    assert held_out[:200] not in corpus
+
+
+def test_byte_windows_shapes(corpus):
+    ids = byte_windows(corpus, 64, 5, torch.Generator().manual_seed(0))
+    assert ids.shape == (5, 64) and ids.dtype == torch.int64
+    assert 0 <= int(ids.min()) and int(ids.max()) < 256
+    torch.testing.assert_close(ids, byte_windows(corpus, 64, 5, torch.Generator().manual_seed(0)))
+    row = bytes(ids[0].tolist())
+    assert row in corpus
+
+
+def test_mask_words_whole_words(corpus):
+    generator = torch.Generator().manual_seed(0)
+    ids = byte_windows(corpus, 128, 16, generator)
+    mask = mask_words(ids, 0.3, generator)
+    assert mask.dtype == torch.bool and mask.shape == ids.shape and mask.any()
+    in_word = ~torch.isin(ids, WHITESPACE)
+    assert not (mask & ~in_word).any()
+    inside = in_word[:, 1:] & in_word[:, :-1]
+    assert (mask[:, 1:] == mask[:, :-1])[inside].all()
+    assert not mask_words(ids, 0.0).any()
+    assert torch.equal(mask_words(ids, 1.0), in_word)
+
+
+def test_masked_positions_round_trip(corpus):
+    generator = torch.Generator().manual_seed(1)
+    ids = byte_windows(corpus, 128, 8, generator)
+    mask = mask_words(ids, 0.15, generator)
+    indices, query_mask = masked_positions(mask)
+    assert indices.dtype == torch.int64 and query_mask.dtype == torch.bool
+    assert indices.shape == query_mask.shape == (8, int(mask.sum(1).max()))
+    assert torch.equal(torch.zeros_like(mask).scatter(1, indices, query_mask), mask)
+    assert MASK_ID == 256
+
+
+@pytest.mark.parametrize("call, text", [
+    (lambda c: byte_windows(c, 0, 4), "length and batch_size must be ≥ 1, got 0 and 4"),
+    (lambda c: byte_windows(c, 8, -1), "got 8 and -1"),
+    (lambda c: byte_windows(b"abc", 8, 2), "at least length (8) bytes, got 3"),
+    (lambda c: mask_words(torch.zeros(4, dtype=torch.long)), "ids must be int64 (B, T), got"),
+    (lambda c: mask_words(torch.zeros(2, 4, dtype=torch.long), -0.1), "got -0.1"),
+    (lambda c: masked_positions(torch.zeros(2, 4)), "mask must be bool (B, T), got"),
+    (lambda c: docstring_corpus("test"), "split must be 'train' or 'held_out', got 'test'"),
+    (lambda c: docstring_corpus(held_out_fraction=1.5), "got 1.5"),
+])
+def test_byte_bad_input(corpus, call, text):
+    with pytest.raises(ValueError, match="got") as error:
+        call(corpus)
+    assert text in str(error.value)
+
+
+# ---- image pairs with known flow -------------------------------------------------------------------------
+
+def warp(frame2, flow):
+    "frame2 sampled at p + flow(p), and where that point lies inside the crop."
+    batch, _, height, width = flow.shape
+    axis_x, axis_y = torch.arange(width, dtype=torch.float32), torch.arange(height, dtype=torch.float32)
+    where = torch.stack(torch.meshgrid(axis_x, axis_y, indexing="xy")) + flow
+    grid = torch.stack([2 * where[:, 0] / (width - 1) - 1, 2 * where[:, 1] / (height - 1) - 1], dim=-1)
+    return F.grid_sample(frame2[:, None], grid, align_corners=True)[:, 0], (grid.abs() <= 1).all(-1)
+
+
+@pytest.mark.parametrize("kind", FLOW_KINDS)
+def test_flow_maps_frame1_to_frame2(images, kind):
+    frames, flow = flow_pairs(images, 6, 20, kind, 2.5, torch.Generator().manual_seed(0))
+    assert frames.shape == flow.shape == (6, 2, 20, 20)
+    assert frames.dtype == flow.dtype == torch.float32
+    assert float(flow.abs().max()) <= 2.5 + 1e-6 and float(flow.abs().max()) > 0
+    warped, inside = warp(frames[:, 1], flow)
+    assert inside[:, 3:-3, 3:-3].all()  # interior pixels always land inside the crop
+    torch.testing.assert_close(warped[inside], frames[:, 0][inside], atol=1e-5, rtol=0)
+    assert not torch.allclose(frames[:, 0], frames[:, 1])  # the frames do differ
+
+
+def test_shift_is_global_and_pairs_deterministic(images):
+    frames, flow = flow_pairs(images, 3, 12, "shift", 2.0, torch.Generator().manual_seed(3))
+    assert torch.equal(flow, flow[:, :, :1, :1].expand_as(flow))
+    again = flow_pairs(images, 3, 12, "shift", 2.0, torch.Generator().manual_seed(3))
+    assert torch.equal(frames, again[0]) and torch.equal(flow, again[1])
+    assert flow_field("smooth", 9, 1.0).shape == (2, 9, 9)
+
+
+def test_gray_image():
+    image = gray_image("astronaut", downscale=4)
+    assert image.shape == (128, 128) and image.dtype == torch.float32
+    assert 0 <= float(image.min()) and float(image.max()) <= 1
+    assert set(FLOW_IMAGES) >= {"camera", "chelsea", "coffee", "astronaut"}
+
+
+@pytest.mark.parametrize("call, text", [
+    (lambda im: flow_pairs(im, 0, 16), "batch_size and size must be ≥ 1, got 0 and 16"),
+    (lambda im: flow_pairs(im, 2, -1), "got 2 and -1"),
+    (lambda im: flow_pairs(im, 2, 16, max_displacement=-1.0), "max_displacement must be ≥ 0, got -1.0"),
+    (lambda im: flow_pairs(im, 2, 300), "H, W ≥ 306 (crop 300 plus a margin of 3 on each side), got (256, 256)"),
+    (lambda im: flow_pairs([], 2, 16), "got none"),
+    (lambda im: flow_pairs(im, 2, 16, "zoom"), "got 'zoom'"),
+    (lambda im: gray_image("lena"), "got 'lena'"),
+    (lambda im: gray_image("camera", 0), "downscale must be ≥ 1, got 0"),
+])
+def test_flow_bad_input(images, call, text):
+    with pytest.raises(ValueError, match="got") as error:
+        call(images)
+    assert text in str(error.value)
+
+
+# ---- end-point error, colour wheel, patches --------------------------------------------------------------
+
+def test_end_point_error():
+    target = torch.randn(2, 2, 5, 5)
+    assert float(end_point_error(target, target)) == 0.0
+    shifted = target + torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)
+    torch.testing.assert_close(end_point_error(shifted, target), torch.tensor(5.0))
+    torch.testing.assert_close(end_point_error(shifted, target), end_point_error(target, shifted))
+    valid = torch.zeros(2, 5, 5, dtype=torch.bool)
+    valid[0, 0, 0] = True
+    prediction = target.clone()
+    prediction[1] += 10
+    assert float(end_point_error(prediction, target, valid)) == 0.0
+    with pytest.raises(ValueError, match="got"):
+        end_point_error(target, target[:, :1])
+    with pytest.raises(ValueError, match="got"):
+        end_point_error(target, target, valid.float())
+
+
+def test_flow_to_color():
+    flow = torch.randn(2, 6, 7)
+    colors = flow_to_color(flow)
+    assert colors.shape == (6, 7, 3) and colors.dtype == torch.float32
+    assert (colors >= 0).all() and (colors <= 1).all()
+    assert flow_to_color(torch.zeros(2, 3, 3)).eq(1).all()  # still is white
+    direction = torch.tensor([1.0, 0.5]).view(2, 1, 1)
+    full, half = flow_to_color(direction, 1.0)[0, 0], flow_to_color(0.5 * direction, 1.0)[0, 0]
+    assert int(full.argmin()) == int(half.argmin()) and full.min() < half.min()  # same hue, less saturated
+    assert not torch.allclose(flow_to_color(direction, 1.0), flow_to_color(-direction, 1.0))
+    wheel = color_wheel(16)
+    assert wheel.shape == (16, 16, 3) and wheel[0, 0].eq(1).all()
+    with pytest.raises(ValueError, match="got"):
+        flow_to_color(torch.zeros(1, 2, 3, 3))
+
+
+def test_frame_patches():
+    frames = torch.randn(2, 2, 5, 6)
+    patches = frame_patches(frames)
+    assert patches.shape == (2, 5, 6, 18)
+    torch.testing.assert_close(patches[..., 4], frames[:, 0])  # centre of the first frame's 3×3 patch
+    torch.testing.assert_close(patches[..., 9 + 4], frames[:, 1])
+    normalised = normalise_frames(frames)
+    torch.testing.assert_close(normalised.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="got"):
+        frame_patches(frames, patch_size=2)
