@@ -193,7 +193,7 @@ class PerceiverIOClassifier(PerceiverIO):
     def forward(self, inputs, mask=None):
         return super().forward(inputs, mask=mask)[:, 0]  # (B, classes)
 
-# %% ../notebooks/05_perceiver_io.ipynb #64b85d07
+# %% ../notebooks/05_perceiver_io.ipynb #875b44d3
 class PerceiverIOMaskedLM(PerceiverIO):
     """Byte ids `(B, T)` → logits `(B, O, vocab)`: one learned query per position (O = num_queries, the
     reference's max_positions), read out through the byte embedding itself (tied weights) plus a bias."""
@@ -213,7 +213,7 @@ class PerceiverIOMaskedLM(PerceiverIO):
         logits = torch.matmul(outputs.reshape(-1, channels), self.adapter.embeddings.weight.T) + self.bias  # (B·O, V)
         return logits.reshape(batch, length, -1)  # (B, O, vocab)
 
-# %% ../notebooks/05_perceiver_io.ipynb #255ec788
+# %% ../notebooks/05_perceiver_io.ipynb #de3e0357
 SUPPORTED = ("PerceiverForImageClassificationFourier", "PerceiverForMaskedLM", "PerceiverModel")
 
 
@@ -244,7 +244,7 @@ def _input_from_transformers(perceiver, fused):
     raise TypeError("the input preprocessor must be None, a PerceiverTextPreprocessor or a 'pixels' "
                     f"PerceiverImagePreprocessor with Fourier positions, got {kind}")
 
-# %% ../notebooks/05_perceiver_io.ipynb #de3e0357
+# %% ../notebooks/05_perceiver_io.ipynb #60205714
 def _decoder_from_transformers(decoder, gelu, fused):
     "(`DecoderConfig`, number of learned queries) read off the port's basic decoder."
     if (type(decoder).__name__ != "PerceiverBasicDecoder" or decoder.position_encoding_type != "trainable"
@@ -262,7 +262,7 @@ def _decoder_from_transformers(decoder, gelu, fused):
         use_query_residual=layer.attention.use_query_residual, gelu=gelu, fused=fused)
     return config, decoder.output_position_encodings.position_embeddings.shape[0]
 
-# %% ../notebooks/05_perceiver_io.ipynb #8ac7243b
+# %% ../notebooks/05_perceiver_io.ipynb #256cb857
 def io_state_from_transformers(state_dict, decoder_prefix="decoder."):
     "Rename a reference `PerceiverModel`'s weights (input embeddings, encoder, decoder, queries) to `PerceiverIO`'s."
     renamed = {"encoder." + name: tensor for name, tensor in encoder_state_from_transformers(state_dict).items()}
@@ -278,7 +278,7 @@ def io_state_from_transformers(state_dict, decoder_prefix="decoder."):
               "input_preprocessor.position_embeddings.weight": "adapter.positions.embeddings"}
     return renamed | {ours: state_dict[theirs] for theirs, ours in others.items() if theirs in state_dict}
 
-# %% ../notebooks/05_perceiver_io.ipynb #256cb857
+# %% ../notebooks/05_perceiver_io.ipynb #0c34ae7a
 def from_transformers(model, fused=True):
     """A perceiver_lite copy of a `transformers` Perceiver, read by duck typing (transformers is never imported).
     `PerceiverForImageClassificationFourier` → `PerceiverIOClassifier` on pixels `(B, C, H, W)`;
