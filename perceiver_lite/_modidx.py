@@ -266,6 +266,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                  'perceiver_lite/perceiver.py'),
                                           'perceiver_lite.perceiver.Perceiver.forward': ( 'perceiver.html#perceiver.forward',
                                                                                           'perceiver_lite/perceiver.py'),
+                                          'perceiver_lite.perceiver.Perceiver.pool': ( 'perceiver.html#perceiver.pool',
+                                                                                       'perceiver_lite/perceiver.py'),
                                           'perceiver_lite.perceiver.PerceiverConfig': ( 'perceiver.html#perceiverconfig',
                                                                                         'perceiver_lite/perceiver.py'),
                                           'perceiver_lite.perceiver.PerceiverConfig.__post_init__': ( 'perceiver.html#perceiverconfig.__post_init__',

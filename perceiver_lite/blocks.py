@@ -69,12 +69,12 @@ class CrossAttentionBlock(nn.Module):
     (B, h, N, M) when `need_weights`."""
 
     def __init__(self, q_dim, kv_dim, num_heads=1, qk_channels=None, v_channels=None, widening_factor=1,
-                 use_query_residual=True, gelu="exact", fused=True):
+                 use_query_residual=True, gelu="exact", fused=True, attention_scale="divide"):
         super().__init__()
         self.q_dim, self.kv_dim, self.use_query_residual = q_dim, kv_dim, use_query_residual
         self.q_norm, self.kv_norm = nn.LayerNorm(q_dim), nn.LayerNorm(kv_dim)
         self.attention = MultiHeadAttention(q_dim, kv_dim, num_heads, qk_channels or kv_dim, v_channels,
-                                            out_dim=q_dim, fused=fused)
+                                            out_dim=q_dim, fused=fused, attention_scale=attention_scale)
         self.mlp_norm, self.mlp = nn.LayerNorm(q_dim), MLP(q_dim, widening_factor, gelu)
 
     def forward(self, queries, inputs, mask=None, need_weights=False):
@@ -102,11 +102,12 @@ class SelfAttentionBlock(nn.Module):
     "`latents` (B, N, dim) attend to each other → (B, N, dim), plus (B, h, N, N) weights when asked."
 
     def __init__(self, dim, num_heads=1, qk_channels=None, v_channels=None, widening_factor=1,
-                 gelu="exact", fused=True):
+                 gelu="exact", fused=True, attention_scale="divide"):
         super().__init__()
         self.dim = dim
         self.norm = nn.LayerNorm(dim)
-        self.attention = MultiHeadAttention(dim, dim, num_heads, qk_channels, v_channels, out_dim=dim, fused=fused)
+        self.attention = MultiHeadAttention(dim, dim, num_heads, qk_channels, v_channels, out_dim=dim, fused=fused,
+                                            attention_scale=attention_scale)
         self.mlp_norm, self.mlp = nn.LayerNorm(dim), MLP(dim, widening_factor, gelu)
 
     def forward(self, latents, mask=None, need_weights=False):

@@ -42,12 +42,17 @@ def _check_numbers(config):
         raise ValueError(f"max_resolution must be positive, got {config.max_resolution}")
 
 # %% ../notebooks/04_perceiver.ipynb #1f5156e7
+_CHOICES = {"adapter": ("fourier", "points", "none"), "gelu": ("exact", "tanh"), "spacing": ("linear", "log"),
+            "attention_scale": ("divide", "multiply"), "pooling": ("mean", "query")}
+
+
 def _check_config(config):
     "Raise ValueError (TypeError for a wrong type) for values no model can be built from."
-    if config.adapter not in ("fourier", "points", "none"):
-        raise ValueError(f"adapter must be 'fourier', 'points' or 'none', got {config.adapter!r}")
-    if config.gelu not in ("exact", "tanh"):
-        raise ValueError(f"gelu must be 'exact' or 'tanh', got {config.gelu!r}")
+    for name, allowed in _CHOICES.items():
+        value = getattr(config, name)
+        if not isinstance(value, str) or value not in allowed:
+            listed = ", ".join(repr(choice) for choice in allowed[:-1]) + f" or {allowed[-1]!r}"
+            raise ValueError(f"{name} must be {listed}, got {value!r}")
     _check_numbers(config)
     if config.adapter == "points" and config.input_channels < 3:
         raise ValueError(f"the points adapter needs xyz first, so input_channels must be ≥ 3, got {config.input_channels}")
@@ -69,6 +74,7 @@ class PerceiverConfig:
     adapter: str = "fourier"  # "fourier" (grids), "points" (coordinates), "none" (array given as is)
     num_bands: int = 16  # Fourier bands per axis
     max_resolution: tuple = None  # Nyquist resolution per axis; None means the grid itself
+    spacing: str = "linear"  # Fourier bands "linear" (released code) or "log" (geometric)
     num_latents: int = 32  # N
     latent_dim: int = 64  # D
     num_blocks: int = 2  # latent towers applied, each after its cross-attend (if any)
@@ -83,8 +89,10 @@ class PerceiverConfig:
     v_channels: int = None
     use_query_residual: bool = True
     gelu: str = "exact"  # "exact" (reference port) or "tanh" (original JAX code)
+    attention_scale: str = "divide"  # "divide" scores by √d (reference port) or "multiply" by 1/√d (JAX)
     latent_init_scale: float = 0.02
     num_classes: int = 10
+    pooling: str = "mean"  # "mean" of the latents (the paper) or one learned "query" (reference port)
     fused: bool = True  # SDPA fast path; False runs the hand-written attention everywhere
 
     def __post_init__(self):
@@ -126,7 +134,7 @@ class FourierAdapter(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.channels, self.num_axes = config.input_channels, len(config.input_shape)
-        self.num_bands, self.max_resolution = config.num_bands, config.max_resolution
+        self.num_bands, self.max_resolution, self.spacing = config.num_bands, config.max_resolution, config.spacing
 
     def forward(self, inputs):
         if inputs.dim() != self.num_axes + 2 or inputs.shape[-1] != self.channels:
@@ -134,7 +142,7 @@ class FourierAdapter(nn.Module):
                              f"{self.num_axes} grid axes and {self.channels} channels — got {tuple(inputs.shape)}")
         check_nonempty(inputs)
         batch, *grid, channels = inputs.shape
-        positions = fourier_position_features(tuple(grid), self.num_bands, self.max_resolution)
+        positions = fourier_position_features(tuple(grid), self.num_bands, self.max_resolution, True, False, self.spacing)
         positions = positions.to(inputs.device, inputs.dtype).expand(batch, -1, -1)  # (B, M, P)
         return torch.cat([inputs.reshape(batch, -1, channels), positions], dim=-1)  # (B, M, C + P)
 
@@ -145,6 +153,7 @@ class PointAdapter(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.channels, self.num_bands, self.max_resolution = config.input_channels, config.num_bands, config.max_resolution
+        self.spacing = config.spacing
 
     def forward(self, points):
         if points.dim() != 3 or points.shape[-1] != self.channels:
@@ -152,20 +161,21 @@ class PointAdapter(nn.Module):
         check_nonempty(points)
         batch, count, _ = points.shape
         xyz = points[..., :3].reshape(batch * count, 3)  # (B·P, 3)
-        encoded = fourier_features(xyz, self.num_bands, self.max_resolution, concat_pos=False)  # (B·P, F)
+        encoded = fourier_features(xyz, self.num_bands, self.max_resolution, concat_pos=False, spacing=self.spacing)  # (B·P, F)
         return torch.cat([encoded.reshape(batch, count, -1), points], dim=-1)  # (B, P, F + 3 + C')
 
 # %% ../notebooks/04_perceiver.ipynb #d04b85f1
 def _cross_attend(config):
     return CrossAttentionBlock(config.latent_dim, config.input_dim, config.num_cross_heads, config.qk_channels,
                                config.v_channels, config.cross_widening, config.use_query_residual,
-                               config.gelu, config.fused)
+                               config.gelu, config.fused, config.attention_scale)
 
 
 def _tower(config):
     return nn.ModuleList(
         SelfAttentionBlock(config.latent_dim, config.num_self_heads, config.qk_channels, config.v_channels, config.self_widening,
-                           config.gelu, config.fused) for _ in range(config.num_self_attends_per_block))
+                           config.gelu, config.fused, config.attention_scale)
+        for _ in range(config.num_self_attends_per_block))
 
 # %% ../notebooks/04_perceiver.ipynb #9f840bd3
 class PerceiverEncoder(nn.Module):
@@ -223,7 +233,7 @@ ADAPTERS = {"fourier": FourierAdapter, "points": PointAdapter, "none": lambda co
 
 
 class Perceiver(nn.Module):
-    "Adapter → encoder → mean of the latents → linear: raw inputs `(B, ..., C)` → logits `(B, classes)`."
+    "Adapter → encoder → pool the latents → linear: raw inputs `(B, ..., C)` → logits `(B, classes)`."
 
     def __init__(self, config):
         super().__init__()
@@ -233,10 +243,23 @@ class Perceiver(nn.Module):
         self.adapter = ADAPTERS[config.adapter](config)
         self.encoder = PerceiverEncoder(config)
         self.head = nn.Linear(config.latent_dim, config.num_classes)
+        if config.pooling == "query":
+            self.query = nn.Parameter(torch.empty(1, config.latent_dim))  # (1, D)
+            scale = config.latent_init_scale
+            nn.init.trunc_normal_(self.query, std=scale, a=-2 * scale, b=2 * scale)
+            self.decoder = CrossAttentionBlock(config.latent_dim, config.latent_dim, 1, gelu=config.gelu,
+                                               fused=config.fused, attention_scale=config.attention_scale)
 
     def forward(self, inputs, mask=None):
         latents, _ = self.encoder(self.adapter(inputs), mask)
-        return self.head(latents.mean(dim=1))  # (B, classes)
+        return self.head(self.pool(latents))  # (B, classes)
+
+    def pool(self, latents):
+        "The final latents `(B, N, D)` → one vector per example `(B, D)`: their mean, or the query's read."
+        if self.config.pooling == "mean":
+            return latents.mean(dim=1)  # (B, D)
+        query = self.query.expand(latents.shape[0], -1, -1)  # (B, 1, D)
+        return self.decoder(query, latents)[0][:, 0]  # (B, D)
 
     def attention_maps(self, inputs, mask=None):
         "The cross-attention weights of every cross-attend, `[(B, h, N, M), ...]`."

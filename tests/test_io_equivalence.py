@@ -87,11 +87,15 @@ def test_logits_bit_identical_on_explicit_path(name, masked):
 
 @pytest.mark.parametrize("name", CASES)
 def test_logits_close_on_fused_path(name):
+    """The fast path sums in another order (SDPA, projections moved to the latents' side), so it agrees to
+    float32 rounding: within 1e-5 of the logits' scale (the perturbed models' logits reach ~2)."""
     reference, inputs, mask = CASES[name][0]()
     ours = from_transformers(reference)
     for used in (None, mask):
         with torch.no_grad():
-            torch.testing.assert_close(ours(inputs, mask=used), logits(reference, inputs, used), atol=1e-5, rtol=1e-5)
+            got, expected = ours(inputs, mask=used), logits(reference, inputs, used)
+        scale = max(expected.abs().max().item(), 1.0)
+        assert (got - expected).abs().max().item() <= 1e-5 * scale, f"max difference {(got - expected).abs().max().item():.3e}"
 
 
 def test_shapes_follow_the_reference():
