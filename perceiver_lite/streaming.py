@@ -16,7 +16,7 @@ from .blocks import queries_in_input_space, values_from_summary
 from .position import fourier_features
 
 # %% ../notebooks/12_performance.ipynb #421ca356
-def grid_chunks(inputs, num_bands, max_resolution, chunk_size):
+def grid_chunks(inputs, num_bands, max_resolution, chunk_size, spacing="linear"):
     "Yield the input array of a grid `(B, *grid, C)` in chunks `(B, m, C + P)`, positions made per chunk."
     batch, *grid, channels = inputs.shape
     flat = inputs.reshape(batch, -1, channels)  # (B, M, C), a view for contiguous inputs
@@ -25,7 +25,7 @@ def grid_chunks(inputs, num_bands, max_resolution, chunk_size):
     for start in range(0, flat.shape[1], chunk_size):
         index = torch.arange(start, min(start + chunk_size, flat.shape[1]))  # (m,) row-major positions
         positions = torch.stack([axes[a][(index // strides[a]) % grid[a]] for a in range(len(grid))], -1)  # (m, d)
-        features = fourier_features(positions, num_bands, max_resolution).to(inputs.device, inputs.dtype)  # (m, P)
+        features = fourier_features(positions, num_bands, max_resolution, spacing=spacing).to(inputs.device, inputs.dtype)  # (m, P)
         yield torch.cat([flat[:, start:start + len(index)], features.expand(batch, -1, -1)], dim=-1)  # (B, m, C + P)
 
 # %% ../notebooks/12_performance.ipynb #bcf17a01
@@ -57,8 +57,8 @@ def streamed_forward(model, inputs, chunk_size=65536):
                          f"got {tuple(inputs.shape)}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}")
-    chunks = lambda: grid_chunks(inputs, config.num_bands, config.max_resolution, chunk_size)
+    chunks = lambda: grid_chunks(inputs, config.num_bands, config.max_resolution, chunk_size, config.spacing)
     latents = model.encoder.latents.expand(inputs.shape[0], -1, -1)  # (B, N, D)
     with torch.no_grad():
         latents = model.encoder.run(latents, lambda block, z: streamed_cross_attend(block, z, chunks()))
-        return model.head(latents.mean(dim=1))  # (B, classes)
+        return model.head(model.pool(latents))  # (B, classes)

@@ -30,6 +30,17 @@ def test_streamed_forward_equals_model(heads):
         torch.testing.assert_close(streamed_forward(model, image, chunk), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("flags", [dict(pooling="query"), dict(spacing="log"), dict(attention_scale="multiply")])
+def test_streamed_forward_follows_the_config(flags):
+    "Every config flag that changes the read or the pooling is honoured by the streamed model too."
+    torch.manual_seed(2)
+    model = Perceiver(PerceiverConfig(input_channels=2, input_shape=(12, 10), num_bands=6, **flags)).eval()
+    image = torch.randn(2, 12, 10, 2)
+    with torch.no_grad():
+        expected = model(image)
+    torch.testing.assert_close(streamed_forward(model, image, 17), expected, atol=1e-5, rtol=1e-5)
+
+
 def test_streamed_cross_attend_handles_extreme_scores():
     "The online softmax must not overflow where a naive running sum of exponentials would."
     torch.manual_seed(1)
