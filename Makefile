@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test reproduce export lab bench clean-venv
+.PHONY: test reproduce notebooks experiments export lab bench clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ test: $(STAMP)
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 		--nbval-sanitize-with tools/nbval_sanitize.cfg -p no:cacheprovider
 
-reproduce: $(STAMP)
+reproduce: notebooks experiments
+
+notebooks: $(STAMP)
 	MPLBACKEND=agg $(BIN)/python tools/reproduce.py
+
+experiments: $(STAMP)
+	MPLBACKEND=agg $(BIN)/python -m perceiver_lite.experiments reproduce --workers 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/compare.py
