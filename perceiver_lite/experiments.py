@@ -89,7 +89,7 @@ class Shuffled(nn.Module):
         if isinstance(self.model, Perceiver):  # shuffle (value, position-feature) pairs together
             array = self.model.adapter(inputs)[:, self.permutation]  # (B, M, C + P)
             latents, _ = self.model.encoder(array)  # (B, N, D)
-            return self.model.head(self.model.pool(latents))  # (B, classes)
+            return self.model.logits(latents)  # (B, classes)
         return self.model(inputs[:, self.permutation])  # (B, M, C) shuffled → (B, classes)
 
 # %% ../notebooks/11_experiments.ipynb #f9028f52

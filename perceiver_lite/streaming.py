@@ -61,4 +61,4 @@ def streamed_forward(model, inputs, chunk_size=65536):
     latents = model.encoder.latents.expand(inputs.shape[0], -1, -1)  # (B, N, D)
     with torch.no_grad():
         latents = model.encoder.run(latents, lambda block, z: streamed_cross_attend(block, z, chunks()))
-        return model.head(model.pool(latents))  # (B, classes)
+        return model.logits(latents)  # (B, classes)
