@@ -6,7 +6,7 @@ the `transformers` port's Perceiver models. Derived in notebooks/05_perceiver_io
 
 # %% auto #0
 __all__ = ['IO_ADAPTERS', 'SUPPORTED', 'DecoderConfig', 'PerceiverDecoder', 'LearnedQueries', 'fourier_queries', 'input_queries',
-           'PixelAdapter', 'ByteAdapter', 'PerceiverIOConfig', 'PerceiverIO', 'PerceiverIOClassifier',
+           'PixelAdapter', 'LocalContext', 'ByteAdapter', 'PerceiverIOConfig', 'PerceiverIO', 'PerceiverIOClassifier',
            'PerceiverIOMaskedLM', 'io_state_from_transformers', 'from_transformers']
 
 # %% ../notebooks/05_perceiver_io.ipynb #d24e0e31
@@ -115,13 +115,29 @@ class PixelAdapter(FourierAdapter):
         return super().forward(pixels.permute(0, 2, 3, 1))  # (B, H, W, C) → (B, M, C + P)
 
 
-class ByteAdapter(nn.Module):
-    "Byte ids `(B, T)` → their embeddings plus learned positions `(B, T, C)`: the reference port's text input."
+class LocalContext(nn.Module):
+    "Each row of `(B, T, C)` plus a convolution over the `width` rows centred on it, then LayerNorm → `(B, T, C)`."
 
-    def __init__(self, vocab_size, max_positions, channels):
+    def __init__(self, channels, width):
+        super().__init__()
+        if width < 1 or width % 2 == 0:
+            raise ValueError(f"width must be odd and ≥ 1 (centred on each row), got {width}")
+        self.conv = nn.Conv1d(channels, channels, width, padding=width // 2)
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x):
+        return self.norm(x + self.conv(x.transpose(1, 2)).transpose(1, 2))  # (B, T, C)
+
+
+class ByteAdapter(nn.Module):
+    """Byte ids `(B, T)` → their embeddings plus learned positions `(B, T, C)`: the reference port's text input.
+    `context` > 0 first mixes each embedding with its neighbours' (`LocalContext` of that width)."""
+
+    def __init__(self, vocab_size, max_positions, channels, context=0):
         super().__init__()
         self.embeddings = nn.Embedding(vocab_size, channels)
         nn.init.normal_(self.embeddings.weight, std=0.02)
+        self.context = LocalContext(channels, context) if context else None
         self.positions = LearnedPositionEncoding(max_positions, channels)
 
     def forward(self, ids):
@@ -130,13 +146,17 @@ class ByteAdapter(nn.Module):
             raise ValueError(f"ids must be integer (B, T) with 1 ≤ T ≤ {limit}, got {ids.dtype} {tuple(ids.shape)}")
         if ids.min() < 0 or ids.max() >= vocab:
             raise ValueError(f"ids must lie in [0, {vocab}), got [{int(ids.min())}, {int(ids.max())}]")
-        return self.embeddings(ids) + self.positions(ids.shape[1])  # (B, T, C)
+        embedded = self.embeddings(ids)  # (B, T, C)
+        if self.context is not None:
+            embedded = self.context(embedded)  # (B, T, C) each byte with its neighbours
+        return embedded + self.positions(ids.shape[1])  # (B, T, C)
 
 # %% ../notebooks/05_perceiver_io.ipynb #6cc16e71
 IO_ADAPTERS = {  # each built from a PerceiverIOConfig
     "encoder": lambda config: ADAPTERS[config.encoder.adapter](config.encoder),
     "pixels": lambda config: PixelAdapter(config.encoder),
-    "bytes": lambda config: ByteAdapter(config.vocab_size, config.max_positions, config.encoder.input_channels),
+    "bytes": lambda config: ByteAdapter(config.vocab_size, config.max_positions, config.encoder.input_channels,
+                                        config.byte_context),
 }
 
 
@@ -149,6 +169,7 @@ class PerceiverIOConfig:
     adapter: str = "encoder"  # "encoder" (encoder.adapter), "pixels" images (B, C, H, W), "bytes" ids (B, T)
     vocab_size: int = 262  # "bytes": 256 byte values and the reference tokenizer's 6 special ids
     max_positions: int = 2048  # "bytes": the longest byte sequence
+    byte_context: int = 0  # "bytes": width of the LocalContext convolution (0: none, the reference's adapter)
 
     def __post_init__(self):
         e, d = self.encoder, self.decoder
@@ -156,6 +177,9 @@ class PerceiverIOConfig:
             raise ValueError(f"decoder.latent_dim must equal encoder.latent_dim ({e.latent_dim}), got {d.latent_dim}")
         if self.num_queries < 0:
             raise ValueError(f"num_queries must be ≥ 0, got {self.num_queries}")
+        if self.byte_context and (self.byte_context < 0 or self.byte_context % 2 == 0 or self.adapter != "bytes"):
+            raise ValueError(f"byte_context must be 0 or odd, and 0 unless adapter is 'bytes', got {self.byte_context} "
+                             f"with adapter {self.adapter!r}")
         needs = {"encoder": e.adapter, "pixels": "fourier", "bytes": "none"}
         if needs.get(self.adapter) != e.adapter or (self.adapter == "pixels" and len(e.input_shape) != 2):
             raise ValueError("adapter must be 'encoder', 'pixels' (encoder.adapter 'fourier' on 2 axes) or 'bytes' "

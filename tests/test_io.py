@@ -238,3 +238,42 @@ def test_pixel_adapter_is_the_fourier_adapter_on_channels_first_images():
     config = PerceiverConfig(input_channels=3, input_shape=(5, 7), num_bands=3)
     pixels = torch.randn(2, 3, 5, 7)
     assert torch.equal(PixelAdapter(config)(pixels), FourierAdapter(config)(pixels.permute(0, 2, 3, 1)))
+
+
+# --- the byte adapter's local context ----------------------------------------------------------------
+
+@pytest.mark.parametrize("width", [1, 3, 9])
+def test_byte_context_reaches_exactly_its_width(width):
+    "A byte's row changes when a byte within the convolution's reach changes, and only then."
+    torch.manual_seed(0)
+    adapter = ByteAdapter(vocab_size=20, max_positions=32, channels=8, context=width).eval()
+    ids = torch.randint(0, 20, (1, 32))
+    changed = ids.clone()
+    changed[0, 16] = (ids[0, 16] + 1) % 20
+    with torch.no_grad():
+        moved = (adapter(changed) - adapter(ids)).abs().amax(-1)[0] > 0  # (T,)
+    reach = torch.zeros(32, dtype=torch.bool)
+    reach[16 - width // 2:16 + width // 2 + 1] = True  # output t reads inputs t - width // 2 … t + width // 2
+    assert torch.equal(moved, reach)
+
+
+def test_byte_context_zero_is_the_reference_adapter():
+    torch.manual_seed(0)
+    plain = ByteAdapter(vocab_size=20, max_positions=8, channels=4)
+    assert plain.context is None
+    assert set(plain.state_dict()) == {"embeddings.weight", "positions.embeddings"}
+    config = PerceiverIOConfig(PerceiverConfig(input_channels=4, adapter="none", num_latents=4, latent_dim=8),
+                               DecoderConfig(query_dim=4, latent_dim=8), adapter="bytes", vocab_size=20,
+                               max_positions=8, byte_context=3)
+    assert PerceiverIO(config).adapter.context.conv.kernel_size == (3,)
+    with pytest.raises(ValueError, match="width must be odd and ≥ 1 .centred on each row., got 2"):
+        ByteAdapter(vocab_size=20, max_positions=8, channels=4, context=2)
+
+
+@pytest.mark.parametrize("settings, given", [(dict(adapter="bytes", byte_context=-1), "-1 with adapter 'bytes'"),
+                                             (dict(adapter="bytes", byte_context=4), "4 with adapter 'bytes'"),
+                                             (dict(byte_context=5), "5 with adapter 'encoder'")])
+def test_byte_context_is_checked(settings, given):
+    encoder = PerceiverConfig(adapter="none") if settings.get("adapter") == "bytes" else PerceiverConfig()
+    with pytest.raises(ValueError, match=f"byte_context must be 0 or odd, and 0 unless adapter is 'bytes', got {given}"):
+        PerceiverIOConfig(encoder, DecoderConfig(), **settings)
