@@ -1,5 +1,6 @@
 """perceiver_lite against transformers' and lucidrains' Perceivers on the same 224×224 model, in one run.
 
+perceiver_lite runs with `PerceiverConfig(latent_side_projections=True)`, its fast option (same result).
 Times inference and one training step (forward, cross-entropy, backward) as the median of several
 repeats, all implementations in this process, interleaved so that drifts in machine load hit all of
 them alike; measures each one's peak memory in a fresh subprocess; and reports the cross-attention's
@@ -19,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import IMPLEMENTATIONS, build, measure_in_child  # noqa: E402
 
-from perceiver_lite.attention import measure  # noqa: E402
+from perceiver_lite.fast import measure  # noqa: E402
 
 
 def step(model, inputs, run, train):

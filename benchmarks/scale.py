@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import ROOT, build, measure_in_child  # noqa: E402
 
-from perceiver_lite.attention import loglog_slope, measure  # noqa: E402
+from perceiver_lite.fast import loglog_slope, measure  # noqa: E402
 
 SIDES = (100, 316, 1000, 3162)
 RUNS = {  # label → (implementation, streamed)

@@ -20,8 +20,6 @@ def linear_positions(index_dims, output_range=(-1.0, 1.0), device=None, dtype=to
     """Coordinates of every point of a grid of shape `index_dims`, each axis spanning `output_range`
     end to end. Returns `(*index_dims, d)`; the last axis holds the coordinate along axis 0, 1, …"""
     index_dims = tuple(index_dims)
-    if not index_dims or any(size < 1 for size in index_dims):
-        raise ValueError(f"index_dims must be one or more sizes ≥ 1, got {index_dims}")
     start, end = output_range
     axes = [torch.linspace(start, end, size, device=device, dtype=dtype) for size in index_dims]
     grid = torch.meshgrid(*axes, indexing="ij")  # d tensors of shape index_dims
@@ -31,20 +29,9 @@ def linear_positions(index_dims, output_range=(-1.0, 1.0), device=None, dtype=to
 SPACINGS = ("linear", "log")
 
 
-def _check_bands(num_bands, max_resolution, spacing):
-    "The checks shared by every Fourier entry point."
-    if num_bands < 1:
-        raise ValueError(f"num_bands must be ≥ 1, got {num_bands}")
-    if spacing not in SPACINGS:
-        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
-    if any(res <= 0 for res in max_resolution):
-        raise ValueError(f"max_resolution must be positive, got {tuple(max_resolution)}")
-
-
 def frequency_bands(num_bands, max_resolution, spacing="linear", device=None, dtype=torch.float32):
     """`num_bands` frequencies per axis from 1 to that axis's Nyquist frequency `max_resolution / 2`,
     evenly spaced (`"linear"`, as the released code) or geometric (`"log"`). Returns `(d, K)`."""
-    _check_bands(num_bands, max_resolution, spacing)
     if spacing == "linear":
         bands = [torch.linspace(1.0, res / 2, num_bands, device=device, dtype=dtype) for res in max_resolution]
     else:
@@ -56,11 +43,6 @@ def frequency_bands(num_bands, max_resolution, spacing="linear", device=None, dt
 def fourier_features(positions, num_bands, max_resolution, concat_pos=True, sine_only=False, spacing="linear"):
     """Fourier features of `positions` `(M, d)`: sin (and cos) of π·x·f for every axis and band.
     Returns `(M, channels)` laid out [positions, all sines, all cosines], axis-major within each."""
-    if positions.dim() != 2:
-        raise ValueError(f"positions must be (M, d), got shape {tuple(positions.shape)}")
-    if len(max_resolution) != positions.shape[1]:
-        raise ValueError(f"max_resolution must have one entry per axis ({positions.shape[1]}), "
-                         f"got {len(max_resolution)}: {tuple(max_resolution)}")
     bands = frequency_bands(num_bands, max_resolution, spacing, positions.device, positions.dtype)  # (d, K)
     phases = positions[:, :, None] * bands  # (M, d, K)
     phases = math.pi * phases.reshape(len(positions), -1)  # (M, d·K): axis 0's K bands first
@@ -72,8 +54,6 @@ def fourier_features(positions, num_bands, max_resolution, concat_pos=True, sine
 
 def fourier_channels(num_dims, num_bands, concat_pos=True, sine_only=False):
     "Width of `fourier_features` for `num_dims` axes: d·(2K+1), d·2K without positions, d·K sines only."
-    if num_bands < 1:
-        raise ValueError(f"num_bands must be ≥ 1, got {num_bands}")
     return num_dims * ((1 if sine_only else 2) * num_bands + int(concat_pos))
 
 # %% ../notebooks/02_position_encoding.ipynb #30a1638d
@@ -96,7 +76,6 @@ class FourierPositionEncoding(nn.Module):
 
     def __init__(self, num_bands, max_resolution, concat_pos=True, sine_only=False, spacing="linear"):
         super().__init__()
-        _check_bands(num_bands, max_resolution, spacing)
         self.num_bands, self.max_resolution = num_bands, tuple(max_resolution)
         self.concat_pos, self.sine_only, self.spacing = concat_pos, sine_only, spacing
 
@@ -122,14 +101,10 @@ class LearnedPositionEncoding(nn.Module):
 
     def __init__(self, num_positions, channels, init_scale=0.02):
         super().__init__()
-        if num_positions < 1 or channels < 1:
-            raise ValueError(f"num_positions and channels must be ≥ 1, got {num_positions} and {channels}")
         self.num_positions, self.channels = num_positions, channels
         self.embeddings = nn.Parameter(torch.randn(num_positions, channels) * init_scale)
 
     def forward(self, num_positions=None):
         "The first `num_positions` embeddings (all of them by default): `(M, channels)`."
         num_positions = self.num_positions if num_positions is None else num_positions
-        if not 1 <= num_positions <= self.num_positions:
-            raise ValueError(f"num_positions must be between 1 and {self.num_positions}, got {num_positions}")
         return self.embeddings[:num_positions]  # (M, C)

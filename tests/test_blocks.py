@@ -1,40 +1,45 @@
-"""perceiver_lite.blocks: the fast paths against the written-out path, values and gradients."""
+"""perceiver_lite.blocks and the latent-side read (perceiver_lite.fast): values and gradients against the plain block."""
 import pytest
 import torch
 
-from perceiver_lite.attention import MultiHeadAttention
-from perceiver_lite.blocks import CrossAttentionBlock, SelfAttentionBlock, latent_side_attention, latent_side_is_cheaper
+from perceiver_lite.blocks import CrossAttentionBlock, LatentTower, SelfAttentionBlock
+from perceiver_lite.fast import LatentSideCrossAttention
+
+
+def pair(q_dim, kv_dim, heads, qk=None, v=None, fused=True):
+    "A plain cross-attend and a latent-side one with the same weights."
+    torch.manual_seed(0)
+    plain = CrossAttentionBlock(q_dim, kv_dim, heads, qk, v, fused=fused)
+    moved = LatentSideCrossAttention(q_dim, kv_dim, heads, qk, v, fused=fused)
+    moved.load_state_dict(plain.state_dict())
+    return plain, moved
 
 
 @pytest.mark.parametrize("heads,qk,v", [(1, None, None), (2, 16, 32), (4, 8, 8)])
-def test_latent_side_equals_standard(heads, qk, v):
-    torch.manual_seed(0)
-    layer = MultiHeadAttention(24, 10, num_heads=heads, qk_channels=qk or 10, v_channels=v, out_dim=24)
-    queries, inputs = torch.randn(3, 6, 24), torch.randn(3, 70, 10)
-    expected, _ = layer(queries, inputs, need_weights=True)
-    torch.testing.assert_close(latent_side_attention(layer, queries, inputs), expected, atol=1e-5, rtol=1e-5)
+@pytest.mark.parametrize("fused", [True, False])
+def test_latent_side_equals_standard(heads, qk, v, fused):
+    plain, moved = pair(24, 10, heads, qk or 10, v, fused)
+    queries, inputs, keep = torch.randn(3, 6, 24), torch.randn(3, 70, 10), torch.rand(3, 70) > 0.3
+    torch.testing.assert_close(moved(queries, inputs, keep)[0], plain(queries, inputs, keep)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_latent_side_forms_weights_the_plain_way_when_asked():
+    plain, moved = pair(16, 12, 2)
+    queries, inputs = torch.randn(1, 4, 16), torch.randn(1, 30, 12)
+    assert torch.equal(moved(queries, inputs, need_weights=True)[1], plain(queries, inputs, need_weights=True)[1])
 
 
 def test_latent_side_gradients_match():
-    torch.manual_seed(1)
-    block = CrossAttentionBlock(32, 40, num_heads=1)
-    assert latent_side_is_cheaper(block.attention, 8, 500)
+    plain, moved = pair(32, 40, 1)
     latents, inputs = torch.randn(2, 8, 32), torch.randn(2, 500, 40)
     grads = []
-    for need_weights in (True, False):  # written-out path, then latent-side path
-        block.zero_grad()
-        out, _ = block(latents, inputs, need_weights=need_weights)
+    for block in (plain, moved):
+        out, _ = block(latents, inputs)
         (out ** 2).sum().backward()
-        # the key bias cancels in the softmax: no gradient on the latent side, ~0 on the written-out path
-        grads.append([torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in block.parameters()])
+        # the key bias cancels in the softmax: no gradient on the latent side, ~0 on the plain path
+        grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in block.parameters()])
     for explicit, fast in zip(*grads):
         torch.testing.assert_close(fast, explicit, atol=1e-4, rtol=1e-4)
-
-
-def test_cost_rule_prefers_standard_for_many_narrow_heads():
-    layer = MultiHeadAttention(64, 64, num_heads=8)
-    assert not latent_side_is_cheaper(layer, 256, 256)
-    assert latent_side_is_cheaper(MultiHeadAttention(256, 261, num_heads=1, qk_channels=261), 256, 50176)
 
 
 def test_self_attention_block_fused_equals_explicit():
@@ -44,11 +49,11 @@ def test_self_attention_block_fused_equals_explicit():
     torch.testing.assert_close(block(latents)[0], block(latents, need_weights=True)[0], atol=1e-5, rtol=1e-5)
 
 
-def test_wide_heads_train_on_written_out_path():
-    "Gradients through fused_attention for heads wider than 64 channels equal the written-out ones."
-    from perceiver_lite.attention import attention, fused_attention
-
-    q, k, v = (torch.randn(1, 1, 20, 100, requires_grad=True) for _ in range(3))
-    fused, _ = fused_attention(q, k, v)
-    explicit, _ = attention(q, k, v)
-    torch.testing.assert_close(fused, explicit)
+def test_tower_applies_its_blocks_in_order():
+    torch.manual_seed(3)
+    tower = LatentTower(SelfAttentionBlock(16, num_heads=2) for _ in range(3))
+    latents = torch.randn(2, 5, 16)
+    expected = latents
+    for block in tower:
+        expected = block(expected)[0]
+    assert torch.equal(tower(latents), expected)

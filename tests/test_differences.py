@@ -70,11 +70,11 @@ def test_divide_and_multiply_are_bit_identical_when_sqrt_d_is_a_power_of_two(hea
 def test_the_flag_sets_the_written_out_path_and_the_fused_path_ignores_it():
     torch.manual_seed(0)
     tokens = torch.randn(2, 10, 96)
-    layers = {scale: MultiHeadAttention(96, num_heads=3, attention_scale=scale).eval() for scale in ("divide", "multiply")}
+    layers = {scale: MultiHeadAttention(96, 96, num_heads=3, attention_scale=scale).eval() for scale in ("divide", "multiply")}
     layers["multiply"].load_state_dict(layers["divide"].state_dict())
     with torch.no_grad():
-        explicit = {scale: layer(tokens, need_weights=True)[0] for scale, layer in layers.items()}
-        fused = {scale: layer(tokens)[0] for scale, layer in layers.items()}
+        explicit = {scale: layer(tokens, tokens, need_weights=True)[0] for scale, layer in layers.items()}
+        fused = {scale: layer(tokens, tokens)[0] for scale, layer in layers.items()}
     assert not torch.equal(explicit["divide"], explicit["multiply"])  # head dim 32: rounding differs
     assert torch.equal(fused["divide"], fused["multiply"])  # SDPA multiplies either way
 
@@ -167,6 +167,6 @@ def test_bad_values_name_the_allowed_ones_and_the_given_one(field, bad, allowed)
         PerceiverConfig(**{field: bad})
 
 
-def test_bad_attention_scale_in_the_layer():
+def test_bad_attention_scale_in_the_config():
     with pytest.raises(ValueError, match="attention_scale must be 'divide' or 'multiply', got 'times'"):
-        MultiHeadAttention(8, attention_scale="times")
+        PerceiverConfig(attention_scale="times")

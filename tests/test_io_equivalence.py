@@ -1,4 +1,4 @@
-"""Whole `transformers` Perceiver models converted into perceiver_lite (`perceiver_lite.io.from_transformers`).
+"""Whole `transformers` Perceiver models converted into perceiver_lite (`perceiver_lite.convert.from_transformers`).
 
 Small random reference models are built locally from a `transformers.PerceiverConfig` (nothing is
 downloaded); their weights are perturbed away from the small initial scale so that logits are of order
@@ -13,8 +13,8 @@ from transformers import PerceiverConfig as ReferenceConfig  # noqa: E402
 from transformers.models.perceiver.modeling_perceiver import (  # noqa: E402
     PerceiverBasicDecoder, PerceiverClassificationDecoder, PerceiverImagePreprocessor, PerceiverTextPreprocessor)
 
-from perceiver_lite.io import (  # noqa: E402
-    PerceiverIO, PerceiverIOClassifier, PerceiverIOMaskedLM, from_transformers, io_state_from_transformers)
+from perceiver_lite.convert import from_transformers, io_state_from_transformers  # noqa: E402
+from perceiver_lite.io import PerceiverIO, PerceiverIOClassifier, PerceiverIOMaskedLM  # noqa: E402
 
 SMALL = dict(num_latents=8, d_latents=32, d_model=32, num_blocks=2, num_self_attends_per_block=2,
              num_self_attention_heads=4, num_cross_attention_heads=1, max_position_embeddings=40, image_size=16,

@@ -9,7 +9,8 @@ import torch
 transformers = pytest.importorskip("transformers")
 from transformers import PerceiverConfig as ReferenceConfig, PerceiverModel  # noqa: E402
 
-from perceiver_lite.perceiver import PerceiverEncoder, config_from_transformers, encoder_state_from_transformers  # noqa: E402
+from perceiver_lite.convert import config_from_transformers, encoder_state_from_transformers
+from perceiver_lite.perceiver import PerceiverEncoder  # noqa: E402
 
 SETTINGS = [  # several self-attends per block and several blocks, so the shared tower is exercised
     dict(num_latents=16, d_latents=32, d_model=24, num_blocks=3, num_self_attends_per_block=2,

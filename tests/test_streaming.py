@@ -1,10 +1,10 @@
-"""perceiver_lite.streaming: the chunked, online-softmax read equals the whole-array model."""
+"""perceiver_lite.fast: the chunked, online-softmax read equals the whole-array model."""
 import pytest
 import torch
 
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 from perceiver_lite.position import fourier_position_features
-from perceiver_lite.streaming import grid_chunks, streamed_cross_attend, streamed_forward
+from perceiver_lite.fast import grid_chunks, streamed_cross_attend, streamed_forward
 
 
 @pytest.mark.parametrize("shape,chunk", [((37,), 5), ((9, 11), 16), ((3, 4, 5), 7), ((16, 16), 10_000)])
@@ -57,11 +57,13 @@ def test_streamed_cross_attend_handles_extreme_scores():
 
 def test_bad_input():
     model = Perceiver(PerceiverConfig())
-    with pytest.raises(ValueError, match=r"inputs must be \(B, 1 grid axes, 1\), got \(2, 40\)"):
+    with pytest.raises(ValueError, match=r"inputs must be \(B, \?, 1\), got \(2, 40\)"):
         streamed_forward(model, torch.randn(2, 40))
-    with pytest.raises(ValueError, match="chunk_size must be ≥ 1, got 0"):
+    with pytest.raises(ValueError, match="inputs must be finite"):
+        streamed_forward(model, torch.full((2, 40, 1), float("inf")))
+    with pytest.raises(ValueError, match="a chunk_size ≥ 1, got adapter='fourier', chunk_size=0"):
         streamed_forward(model, torch.randn(2, 40, 1), chunk_size=0)
-    with pytest.raises(ValueError, match="grid .'fourier'. adapter, got adapter='points'"):
+    with pytest.raises(ValueError, match="grid .'fourier'. adapter and a chunk_size ≥ 1, got adapter='points'"):
         streamed_forward(Perceiver(PerceiverConfig(adapter="points", input_channels=3)), torch.randn(1, 10, 3))
 
 

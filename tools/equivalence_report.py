@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_io_equivalence as whole  # noqa: E402
 import test_reference_equivalence as encoder  # noqa: E402
 
-from perceiver_lite.io import from_transformers  # noqa: E402
+from perceiver_lite.convert import from_transformers  # noqa: E402
 
 
 def largest(got, expected):
