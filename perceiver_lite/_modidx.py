@@ -375,6 +375,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'perceiver_lite/viz.py'),
                                     'perceiver_lite.viz.plot_image_attention': ( 'attention_maps.html#plot_image_attention',
                                                                                  'perceiver_lite/viz.py'),
+                                    'perceiver_lite.viz.plot_score_maps': ('attention_maps.html#plot_score_maps', 'perceiver_lite/viz.py'),
                                     'perceiver_lite.viz.plot_sequence_attention': ( 'attention_maps.html#plot_sequence_attention',
                                                                                     'perceiver_lite/viz.py'),
                                     'perceiver_lite.viz.show_attention_frame': ( 'attention_maps.html#show_attention_frame',

@@ -18,12 +18,12 @@ from torch import nn
 # %% ../notebooks/02_position_encoding.ipynb #a6b89b06
 def linear_positions(index_dims, output_range=(-1.0, 1.0), device=None, dtype=torch.float32):
     """Coordinates of every point of a grid of shape `index_dims`, each axis spanning `output_range`
-    end to end. Returns `(*index_dims, d)`; the last axis holds the coordinate along axis 0, 1, …"""
+    end to end. Returns `(*index_dims, A)`; the last axis holds the coordinate along axis 0, 1, …"""
     index_dims = tuple(index_dims)
     start, end = output_range
     axes = [torch.linspace(start, end, size, device=device, dtype=dtype) for size in index_dims]
-    grid = torch.meshgrid(*axes, indexing="ij")  # d tensors of shape index_dims
-    return torch.stack(grid, dim=-1)  # (*index_dims, d)
+    grid = torch.meshgrid(*axes, indexing="ij")  # A tensors of shape index_dims
+    return torch.stack(grid, dim=-1)  # (*index_dims, A)
 
 # %% ../notebooks/02_position_encoding.ipynb #75b1d18c
 SPACINGS = ("linear", "log")
@@ -31,21 +31,21 @@ SPACINGS = ("linear", "log")
 
 def frequency_bands(num_bands, max_resolution, spacing="linear", device=None, dtype=torch.float32):
     """`num_bands` frequencies per axis from 1 to that axis's Nyquist frequency `max_resolution / 2`,
-    evenly spaced (`"linear"`, as the released code) or geometric (`"log"`). Returns `(d, K)`."""
+    evenly spaced (`"linear"`, as the released code) or geometric (`"log"`). Returns `(A, K)`."""
     if spacing == "linear":
         bands = [torch.linspace(1.0, res / 2, num_bands, device=device, dtype=dtype) for res in max_resolution]
     else:
         exponents = torch.linspace(0.0, 1.0, num_bands, device=device, dtype=dtype)  # (K,)
         bands = [(res / 2) ** exponents for res in max_resolution]  # neighbours differ by a constant ratio
-    return torch.stack(bands)  # (d, K)
+    return torch.stack(bands)  # (A, K)
 
 # %% ../notebooks/02_position_encoding.ipynb #8477a911
 def fourier_features(positions, num_bands, max_resolution, concat_pos=True, sine_only=False, spacing="linear"):
-    """Fourier features of `positions` `(M, d)`: sin (and cos) of π·x·f for every axis and band.
+    """Fourier features of `positions` `(M, A)`: sin (and cos) of π·x·f for every axis and band.
     Returns `(M, channels)` laid out [positions, all sines, all cosines], axis-major within each."""
-    bands = frequency_bands(num_bands, max_resolution, spacing, positions.device, positions.dtype)  # (d, K)
-    phases = positions[:, :, None] * bands  # (M, d, K)
-    phases = math.pi * phases.reshape(len(positions), -1)  # (M, d·K): axis 0's K bands first
+    bands = frequency_bands(num_bands, max_resolution, spacing, positions.device, positions.dtype)  # (A, K)
+    phases = positions[:, :, None] * bands  # (M, A, K)
+    phases = math.pi * phases.reshape(len(positions), -1)  # (M, A·K): axis 0's K bands first
     features = [torch.sin(phases)] if sine_only else [torch.sin(phases), torch.cos(phases)]
     if concat_pos:
         features.insert(0, positions)
@@ -53,7 +53,7 @@ def fourier_features(positions, num_bands, max_resolution, concat_pos=True, sine
 
 
 def fourier_channels(num_dims, num_bands, concat_pos=True, sine_only=False):
-    "Width of `fourier_features` for `num_dims` axes: d·(2K+1), d·2K without positions, d·K sines only."
+    "Width of `fourier_features` for `num_dims` axes: A·(2K+1), A·2K without positions, A·K sines only."
     return num_dims * ((1 if sine_only else 2) * num_bands + int(concat_pos))
 
 # %% ../notebooks/02_position_encoding.ipynb #30a1638d
@@ -65,7 +65,7 @@ def fourier_position_features(index_dims: tuple, num_bands: int, max_resolution:
     them, share one entry); the result is shared, so callers must not modify it in place."""
     # Built outside inference mode: a cached inference tensor could never be saved for backward later.
     with torch.inference_mode(False):
-        positions = linear_positions(index_dims).reshape(-1, len(index_dims))  # (M, d)
+        positions = linear_positions(index_dims).reshape(-1, len(index_dims))  # (M, A)
         features = fourier_features(positions, num_bands, max_resolution, concat_pos, sine_only, spacing)
     return features.requires_grad_(False)  # (M, channels)
 

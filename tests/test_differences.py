@@ -1,4 +1,4 @@
-"""The switches between public implementations (notebook 14): each changes what it should and nothing else."""
+"""The switches between public implementations (appendix A4): each changes what it should and nothing else."""
 import math
 
 import pytest

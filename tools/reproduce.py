@@ -1,8 +1,16 @@
-"""Execute every notebook top to bottom at full size with papermill and rewrite figures/.
+"""Execute every notebook top to bottom at full size with papermill, rewrite figures/, and store the
+executed notebooks back into notebooks/ so that what a reader opens is the full-size run.
 
-Executed copies go to build/reproduce/ (scratch, not committed); each notebook gets its own progress
-bar over its cells. Ends with a summary of run times and of the figures written."""
+Executed copies first go to build/reproduce/ (scratch). Storing one back drops papermill's injected
+parameters cell — so the parameters cell still shows the test-sized defaults that `make test` runs —
+and puts a one-line note after the parameters cell saying which run the outputs come from. Figures
+are drawn with the inline backend so that they are stored in the notebook too.
+
+    python tools/reproduce.py [NAME_PREFIX ...] [--quick] [--no-store]
+"""
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +19,7 @@ import papermill as pm
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS, FIGURES, SCRATCH = ROOT / "notebooks", ROOT / "figures", ROOT / "build" / "reproduce"
+NOTE = "*Stored outputs:"
 
 
 def parameters_of(notebook):
@@ -18,14 +27,34 @@ def parameters_of(notebook):
     return set(pm.inspect_notebook(str(notebook)))
 
 
+def store(executed, target, params):
+    "Copy an executed notebook over its source: without the injected parameters, with a note on the run."
+    notebook = json.loads(executed.read_text())
+    cells = [c for c in notebook["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for cell in cells:
+        cell.get("metadata", {}).pop("papermill", None)
+    notebook["metadata"].pop("papermill", None)
+    cells = [c for c in cells if not (c["cell_type"] == "markdown" and "".join(c["source"]).startswith(NOTE))]
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if not k.endswith("_dir")) or "its defaults"
+    note = {"cell_type": "markdown", "id": "stored-run", "metadata": {},
+            "source": [f"{NOTE} this notebook as executed by `make reproduce` ({shown}). Under `make test` the same\n",
+                       "cells run again with the test-sized defaults above, and only the checked cells are compared.*"]}
+    cells.insert(tagged[0] + 1 if tagged else 1, note)
+    notebook["cells"] = cells
+    target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook name prefixes to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="keep test-sized defaults (smoke run)")
+    parser.add_argument("--no-store", action="store_true", help="leave notebooks/ as it is")
     args = parser.parse_args(argv)
     SCRATCH.mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
-    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # kernels inherit it: figures are stored
+    notebooks = sorted(NOTEBOOKS.glob("[0-9A][0-9]_*.ipynb"))
     if args.names:
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(n) for n in args.names)]
     wanted = {"quick": args.quick, "save_figures": True, "figures_dir": str(FIGURES),
@@ -38,12 +67,15 @@ def main(argv=None):
         print(f"== {notebook.name}  {params}", flush=True)
         pm.execute_notebook(str(notebook), str(SCRATCH / notebook.name), parameters=params,
                             cwd=str(NOTEBOOKS), progress_bar=True, kernel_name="python3")
+        if not (args.no_store or args.quick):
+            store(SCRATCH / notebook.name, notebook, {k: v for k, v in params.items() if k != "progress"})
         written = sorted(p.name for p in FIGURES.glob("*") if before.get(p) != p.stat().st_mtime)
         summary.append((notebook.name, time.time() - start, written))
     print("\nnotebook                          seconds  figures written")
     for name, seconds, written in summary:
         print(f"{name:<32} {seconds:8.1f}  {', '.join(written) or '-'}")
-    print(f"total {time.time() - started:.1f} s; executed copies in {SCRATCH.relative_to(ROOT)}/")
+    print(f"total {time.time() - started:.1f} s; executed copies in {SCRATCH.relative_to(ROOT)}/"
+          + ("" if args.no_store or args.quick else "; stored back into notebooks/"))
 
 
 if __name__ == "__main__":
