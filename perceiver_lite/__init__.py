@@ -16,7 +16,7 @@ _all_ = ["Perceiver", "PerceiverConfig", "PerceiverEncoder", "PerceiverIO", "Per
 __all__ = ['Perceiver', 'PerceiverConfig', 'PerceiverEncoder', 'PerceiverIO', 'PerceiverIOConfig', 'PerceiverIOClassifier',
            'PerceiverIOMaskedLM', 'PerceiverDecoder', 'DecoderConfig', 'save', 'load']
 
-# %% ../notebooks/00_index.ipynb #331a9ce1
+# %% ../notebooks/00_index.ipynb #2cb83d1d
 from .checkpoint import load, save
 from .io import (DecoderConfig, PerceiverDecoder, PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig,
                                PerceiverIOMaskedLM)

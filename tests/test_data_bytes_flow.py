@@ -1,16 +1,19 @@
-"""The task data generators (byte corpus, word masking, image pairs with known flow) and the flow helpers."""
+"""The task data generators (byte corpus, word masking, image pairs with known flow), the flow helpers, and the
+package's layering: data modules know no model, and no model module imports one above it."""
+import ast
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from perceiver_lite.data import (FLOW_IMAGES, FLOW_KINDS, MASK_ID, STDLIB_MODULES, WHITESPACE, byte_windows,
-                                 docstring_corpus, flow_field, flow_pairs, gray_image, is_held_out, mask_words,
-                                 masked_positions)
-from perceiver_lite.flow import color_wheel, end_point_error, flow_to_color, frame_patches, normalise_frames
+from perceiver_lite.flow import (FLOW_IMAGES, FLOW_KINDS, color_wheel, end_point_error, flow_field, flow_pairs,
+                                 flow_to_color, frame_patches, gray_image, normalise_frames)
+from perceiver_lite.text_data import (MASK_ID, STDLIB_MODULES, WHITESPACE, byte_windows, docstring_corpus, is_held_out,
+                                      mask_words, masked_positions)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def test_split_is_by_module_and_stable():
 
 def test_corpus_deterministic_across_processes(corpus):
     assert docstring_corpus("train") == corpus
-    code = "import zlib; from perceiver_lite.data import docstring_corpus; print(zlib.crc32(docstring_corpus('train')))"
+    code = "import zlib; from perceiver_lite.text_data import docstring_corpus; print(zlib.crc32(docstring_corpus('train')))"
     for hash_seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={"PYTHONHASHSEED": hash_seed, "PATH": ""}).stdout
@@ -197,3 +200,27 @@ def test_frame_patches():
     torch.testing.assert_close(normalised.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="got"):
         frame_patches(frames, patch_size=2)
+
+
+# ---------------------------------------------------------------------------------------------- layering
+PACKAGE = Path(__file__).resolve().parents[1] / "perceiver_lite"
+LAYERS = {"attention": 0, "position": 0, "checks": 0, "blocks": 1, "fast": 1.5, "perceiver": 2, "io": 3}  # the rest on top
+MODEL_MODULES = {"attention", "position", "blocks", "perceiver", "io"}
+
+
+def package_imports(module):
+    "The package modules `module` imports (relative imports, as nbdev writes them)."
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    return {node.module.split(".")[0] for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+
+
+@pytest.mark.parametrize("module", ["text_data", "flow", "points"])
+def test_data_modules_know_no_model(module):
+    assert not package_imports(module) & MODEL_MODULES
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_nothing_imports_upward(module):
+    upward = {name for name in package_imports(module) if LAYERS.get(name, 4) >= LAYERS[module]}
+    assert not upward, f"{module} imports {upward}, which are not below it"

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from perceiver_lite.data import POINT_SHAPES, make_av_clips, make_point_clouds, random_rotations
-from perceiver_lite.multimodal import MultimodalAdapter, MultimodalPerceiver, patchify
+from perceiver_lite.multimodal import (MultimodalAdapter, MultimodalConfig, MultimodalPerceiver, make_av_clips,
+                                       patchify)
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
-from perceiver_lite.points import PointNet
+from perceiver_lite.points import POINT_SHAPES, PointNet, PointNetConfig, make_point_clouds, random_rotations
 
 
 def test_av_clips_deterministic_shapes_and_balanced():
@@ -83,7 +83,7 @@ def test_point_models_ignore_the_order_of_points():
                                           latent_dim=32, num_classes=6)).eval()
     with torch.no_grad():
         torch.testing.assert_close(perceiver(shuffled), perceiver(points), atol=1e-5, rtol=1e-5)
-        pointnet = PointNet(6, width=16)
+        pointnet = PointNet(PointNetConfig(num_classes=6, width=16))
         torch.testing.assert_close(pointnet(shuffled), pointnet(points))
     with pytest.raises(ValueError, match=r"points must be \(B, P ≥ 1, 3\), got \(2, 10, 4\)"):
         pointnet(torch.randn(2, 10, 4))
@@ -101,10 +101,13 @@ def test_patchify_and_multimodal_adapter():
     assert adapter.channels == 45
     array = adapter({"audio": audio, "video": video})
     assert array.shape == (3, 88, 45)
-    torch.testing.assert_close(array[:, 72:], adapter({"audio": audio}))
-    with pytest.raises(ValueError, match=r"keys among \('video', 'audio'\), got \('sound',\)"):
+    torch.testing.assert_close(array[:, :16], adapter({"audio": audio}))  # modalities in name order
+    with pytest.raises(ValueError, match=r"keys among \('audio', 'video'\), got \('sound',\)"):
         adapter({"sound": audio})
-    model = MultimodalPerceiver(adapter, PerceiverConfig(adapter="none", input_channels=45, num_classes=6))
-    assert model({"video": video}).shape == (3, 6)
+    model = MultimodalPerceiver(MultimodalConfig(perceiver=PerceiverConfig(adapter="none", input_channels=45,
+                                                                           num_classes=6)))
+    assert model({"video": video}).shape == (3, 6) and model.adapter.channels == model.config.channels == 45
     with pytest.raises(ValueError, match="input_channels 45, got 'none' and 40"):
-        MultimodalPerceiver(adapter, PerceiverConfig(adapter="none", input_channels=40))
+        MultimodalConfig(perceiver=PerceiverConfig(adapter="none", input_channels=40))
+    with pytest.raises(ValueError, match="modalities must map names to 'fourier' PerceiverConfigs"):
+        MultimodalConfig(modalities={})

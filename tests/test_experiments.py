@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 from perceiver_lite import experiments
-from perceiver_lite.experiments import (CNN, MLP, Shuffled, build_model, check_parameters, circular_shift,
+from perceiver_lite.experiments import (MODEL_KINDS, CNNClassifier, CNNClassifierConfig, MLPClassifier,
+                                        MLPClassifierConfig, Shuffled, build_model, check_parameters, circular_shift,
                                         declared_parameters, grid, parse_assignments, run_point)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,17 +25,20 @@ def env():
     return {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg"}
 
 
-@pytest.mark.parametrize("baseline", [MLP(), CNN(), build_model("perceiver", num_latents=4, latent_dim=16)])
+@pytest.mark.parametrize("baseline", [MLPClassifier(MLPClassifierConfig()), CNNClassifier(CNNClassifierConfig()),
+                                      build_model("perceiver", num_latents=4, latent_dim=16)])
 def test_models_give_logits(baseline):
     assert baseline(torch.randn(3, 40, 1)).shape == (3, 10)
 
 
 def test_baselines_take_other_lengths():
-    assert MLP(64)(torch.randn(2, 64, 1)).shape == CNN(64)(torch.randn(2, 64, 1)).shape == (2, 10)
+    inputs = torch.randn(2, 64, 1)
+    assert build_model("mlp", 64)(inputs).shape == build_model("cnn", 64)(inputs).shape == (2, 10)
+    assert build_model("cnn", 64).config == CNNClassifierConfig(length=64)
 
 
 def test_unknown_model_is_refused():
-    with pytest.raises(ValueError, match="model must be one of"):
+    with pytest.raises(ValueError, match=rf"model must be one of {re.escape(str(MODEL_KINDS))}, got 'gru'"):
         build_model("gru")
 
 
@@ -43,7 +48,7 @@ def test_shuffled_perceiver_is_the_same_function():
     inputs = torch.randn(5, 40, 1)
     shuffled = Shuffled(model, torch.randperm(40))
     torch.testing.assert_close(shuffled(inputs), model(inputs), atol=1e-5, rtol=1e-5)
-    cnn = CNN().eval()
+    cnn = CNNClassifier(CNNClassifierConfig()).eval()
     assert not torch.allclose(Shuffled(cnn, torch.randperm(40))(inputs), cnn(inputs))
 
 

@@ -83,7 +83,8 @@ def test_bundled_datasets():
 
 def test_transformers_converter_on_a_local_model():
     transformers = pytest.importorskip("transformers")
-    from perceiver_lite.perceiver import PerceiverEncoder, config_from_transformers, encoder_state_from_transformers
+    from perceiver_lite.convert import config_from_transformers, encoder_state_from_transformers
+    from perceiver_lite.perceiver import PerceiverEncoder
 
     settings = dict(num_latents=8, d_latents=32, d_model=24, num_blocks=2, num_self_attends_per_block=2,
                     num_self_attention_heads=4, num_cross_attention_heads=1)

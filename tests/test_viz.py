@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 from perceiver_lite.viz import (attention_frame, attention_viewer, cross_attention_maps, plot_decoder_attention,
-                                plot_image_attention, plot_sequence_attention, show_attention_frame)
+                                plot_image_attention, plot_sequence_attention, show_attention_frame, plot_score_maps)
 
 
 @pytest.fixture(autouse=True)
@@ -78,10 +78,24 @@ def test_image_figure_layout(image_model, image_maps):
     _, images = image_model
     fig = plot_image_attention(images[0], image_maps[0], latents=(0, 6))
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 3 * 2 * (2 + 2)  # (cross-attend, head) rows × (image, 2 latents, mean)
-    assert fig.axes[0].get_title() == "cross-attend 0, head 0" and fig.axes[2].get_title() == "latent 6"
-    fig = plot_image_attention(torch.rand(6, 5, 3), image_maps[1], latents=[3], heads=[1])
-    assert len(fig.axes) == 3 * 1 * 3
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 3 * 2 * (2 + 2)  # (cross-attend, head) rows × (image, 2 latents, mean)
+    assert len(fig.axes) == len(panels) + 1  # one colour bar for the whole figure
+    assert panels[0].get_title() == "cross-attend 0, head 0" and panels[2].get_title() == "latent 6"
+    assert "scaled to its maximum" in fig.get_suptitle()
+    fig = plot_image_attention(torch.rand(6, 5, 3), image_maps[1], latents=[3], heads=[1], title="digit 3")
+    assert len(fig.axes) == 3 * 1 * 3 + 1 and fig.get_suptitle() == "digit 3"
+
+
+def test_score_maps_are_the_log_weights_scaled_per_panel(image_maps):
+    weights = image_maps[0, 1, 0]  # (N, M) of one cross-attend and head
+    fig = plot_score_maps(weights, 6, 5, latents=[2, 4], columns=2)
+    shown = torch.tensor(fig.axes[1].images[0].get_array().data)
+    scores = weights[4].log().reshape(6, 5).double()
+    torch.testing.assert_close(shown.double(), (scores - scores.min()) / (scores.max() - scores.min()), atol=1e-6, rtol=1e-5)
+    assert fig.axes[1].get_title() == "latent 4" and not fig.axes[1].images[0].get_alpha()  # nothing underneath
+    with pytest.raises(ValueError, match=r"latents must lie in \[0, 7\)"):
+        plot_score_maps(weights, 6, 5, latents=[7])
 
 
 @pytest.mark.parametrize("call,message", [
@@ -129,7 +143,8 @@ def test_frame_caption_names_the_selection(image_model, image_maps):
     assert caption == "showing example 2, cross-attend 1, head 1, latent 6"
     assert isinstance(fig, Figure) and fig.get_suptitle() == caption
     shown = fig.axes[1].images[1].get_array()
-    torch.testing.assert_close(torch.tensor(shown.data).double(), image_maps[2, 1, 1, 6].reshape(6, 5).double())
+    expected = image_maps[2, 1, 1, 6].reshape(6, 5).double()
+    torch.testing.assert_close(torch.tensor(shown.data).double(), expected / expected.max())  # scaled to the panel's maximum
 
 
 def test_update_prints_caption_and_closes_its_figure(image_model, image_maps, capsys):
