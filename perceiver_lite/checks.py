@@ -6,13 +6,13 @@ notebooks/A5_validation.ipynb."""
 
 # %% auto #0
 __all__ = ['PERCEIVER_CHOICES', 'PERCEIVER_COUNTS', 'shape_text', 'describe', 'check_values', 'check_tensor', 'check_mask',
-           'check_ids', 'check_ints', 'check_choices', 'check_heads', 'check_perceiver_config', 'check_decoder_config',
-           'check_io_config']
+           'check_ids', 'check_io_inputs', 'check_ints', 'check_choices', 'check_heads', 'check_perceiver_config',
+           'check_decoder_config', 'check_io_config']
 
-# %% ../notebooks/A5_validation.ipynb #e105e422
+# %% ../notebooks/A5_validation.ipynb #bbbce85f
 import torch
 
-# %% ../notebooks/A5_validation.ipynb #55143c98
+# %% ../notebooks/A5_validation.ipynb #9e88db5d
 def shape_text(shape):
     "`(None, None, 3)` → `'(B, ?, 3)'`: the batch, any size as ?, fixed sizes as numbers."
     return "(" + ", ".join("B" if i == 0 and s is None else "?" if s is None else str(s) for i, s in enumerate(shape)) + ")"
@@ -31,7 +31,7 @@ def check_values(array, name="inputs"):
         raise ValueError(f"{name} must be finite, got NaN or inf values")
     return array
 
-# %% ../notebooks/A5_validation.ipynb #a83cc14e
+# %% ../notebooks/A5_validation.ipynb #90fb5a39
 def check_tensor(array, name, shape, dtype=None):
     """The door's check of a tensor: a `torch.Tensor` of `shape` (see `shape_text`) holding at least one
     example and one element, of `dtype` when given, and finite when it lives on the CPU. Returns `array`."""
@@ -46,7 +46,7 @@ def check_tensor(array, name, shape, dtype=None):
         raise ValueError(f"{name} must be {dtype} like the model's weights, got {array.dtype}")
     return check_values(array, name) if array.device.type == "cpu" else array
 
-# %% ../notebooks/A5_validation.ipynb #8eee68e1
+# %% ../notebooks/A5_validation.ipynb #dc9e09a9
 def check_mask(mask, array, name="mask", every_row=True):
     """None, or a bool tensor `(B, M)` for the array `(B, M, C)`; with `every_row`, each example keeps at
     least one element (checked on the CPU). Returns `mask`."""
@@ -70,7 +70,16 @@ def check_ids(ids, vocab_size, max_length):
         raise ValueError(f"ids must lie in [0, {vocab_size}), got [{int(ids.min())}, {int(ids.max())}]")
     return ids
 
-# %% ../notebooks/A5_validation.ipynb #003c4e20
+
+def check_io_inputs(config, inputs, dtype):
+    "A `PerceiverIO`'s raw inputs: ids for the 'bytes' adapter, images `(B, C, H, W)` for 'pixels', else the encoder's."
+    if config.adapter == "bytes":
+        return check_ids(inputs, config.vocab_size, config.max_positions)
+    channels = config.encoder.input_channels
+    shape = (None, channels, None, None) if config.adapter == "pixels" else config.encoder.raw_input_shape
+    return check_tensor(inputs, "inputs", shape, dtype)
+
+# %% ../notebooks/A5_validation.ipynb #8f1c3baa
 def check_ints(config, names, least=1, optional=()):
     "Each named field an int ≥ `least`; None also allowed for the names in `optional`."
     for name in names:
@@ -98,7 +107,7 @@ def check_heads(widths, heads, heads_name):
         if width % heads:
             raise ValueError(f"{name} ({width}) must be divisible by {heads_name}, got {heads_name}={heads}")
 
-# %% ../notebooks/A5_validation.ipynb #cc2e17b5
+# %% ../notebooks/A5_validation.ipynb #d2218189
 PERCEIVER_CHOICES = {"adapter": ("fourier", "points", "none"), "gelu": ("exact", "tanh"), "spacing": ("linear", "log"),
                      "attention_scale": ("divide", "multiply"), "pooling": ("mean", "query")}
 PERCEIVER_COUNTS = ("input_channels", "num_bands", "num_latents", "latent_dim", "num_blocks", "num_cross_attends",
@@ -128,7 +137,7 @@ def check_perceiver_config(config):
     check_heads([("latent_dim", config.latent_dim), ("qk_channels", self_qk), ("v_channels", config.v_channels or self_qk)],
                 config.num_self_heads, "num_self_heads")
 
-# %% ../notebooks/A5_validation.ipynb #3e74f2b3
+# %% ../notebooks/A5_validation.ipynb #54e4e821
 def check_decoder_config(config):
     "Raise for a `DecoderConfig` no decoder can be built from."
     check_choices(config, {"gelu": ("exact", "tanh")})

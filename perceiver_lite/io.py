@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .blocks import CrossAttentionBlock
-from .checks import check_decoder_config, check_ids, check_io_config, check_mask, check_tensor
+from .checks import check_decoder_config, check_io_config, check_io_inputs, check_mask, check_tensor
 from .perceiver import ADAPTERS, FourierAdapter, PerceiverConfig, PerceiverEncoder
 from .position import LearnedPositionEncoding, fourier_position_features
 
@@ -102,6 +102,7 @@ class LocalContext(nn.Module):
         return self.norm(x + self.conv(x.transpose(1, 2)).transpose(1, 2))  # (B, T, C)
 
 
+# %% ../notebooks/05_perceiver_io.ipynb #baba0dd9
 class ByteAdapter(nn.Module):
     """Byte ids `(B, T)` → their embeddings plus learned positions `(B, T, C)`: the reference port's text input.
     `context` > 0 first mixes each embedding with its neighbours' (`LocalContext` of that width)."""
@@ -157,28 +158,16 @@ class PerceiverIO(nn.Module):
     def forward(self, inputs, queries=None, mask=None, query_mask=None):
         "`queries` `(B, O, E)`, or None for the model's learned ones; `mask` `(B, M)` marks real inputs."
         latents, _ = self.encoder(*self.input_array(inputs, mask))  # (B, N, D)
-        queries = self.output_queries(queries, latents.shape[0])  # (B, O, E)
+        if queries is None and self.queries is None:
+            raise ValueError("queries must be given: this model has no learned queries (num_queries 0)")
+        shape = (len(latents), None, self.config.decoder.query_dim)
+        queries = self.queries(len(latents)) if queries is None else check_tensor(queries, "queries", shape, latents.dtype)
         return self.decoder(queries, latents, check_mask(query_mask, queries, "query_mask", every_row=False))[0]
 
     def input_array(self, inputs, mask=None):
         "The door: raw inputs checked and adapted to the input array `(B, M, C)`, and the mask checked against it."
-        c, dtype = self.config, self.encoder.latents.dtype
-        if c.adapter == "bytes":
-            check_ids(inputs, c.vocab_size, c.max_positions)
-        else:
-            shape = (None, c.encoder.input_channels, None, None) if c.adapter == "pixels" else c.encoder.raw_input_shape
-            check_tensor(inputs, "inputs", shape, dtype)
-        array = self.adapter(inputs)  # (B, M, C)
+        array = self.adapter(check_io_inputs(self.config, inputs, self.encoder.latents.dtype))  # (B, M, C)
         return array, check_mask(mask, array)
-
-    def output_queries(self, queries, batch_size):
-        "The caller's queries, checked, or the model's learned ones: `(B, O, E)`."
-        if queries is not None:
-            return check_tensor(queries, "queries", (batch_size, None, self.config.decoder.query_dim),
-                                self.encoder.latents.dtype)
-        if self.queries is None:
-            raise ValueError("queries must be given: this model has no learned queries (num_queries 0)")
-        return self.queries(batch_size)  # (B, O, E)
 
 # %% ../notebooks/05_perceiver_io.ipynb #8ace6745
 class PerceiverIOClassifier(PerceiverIO):

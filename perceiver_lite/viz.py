@@ -19,14 +19,14 @@ import torch
 # %% ../notebooks/10_attention_maps.ipynb #2e042020
 @torch.no_grad()
 def cross_attention_maps(model, inputs, mask=None):
-    """Every cross-attend's weights for raw `inputs`, stacked as `(B, cross-attends, h, N, M)`.
-    Runs `model.attention_maps` in eval mode without gradients and restores the model's mode."""
-    if not callable(getattr(model, "attention_maps", None)):
-        raise ValueError(f"model must have an attention_maps method (a Perceiver), got {type(model).__name__}")
+    """Every cross-attend's weights for raw `inputs` of a `Perceiver` or `PerceiverIO`, stacked as
+    `(B, cross-attends, h, N, M)`. Runs the encoder in eval mode without gradients, asking for the weights."""
+    if not callable(getattr(model, "input_array", None)) or not hasattr(model, "encoder"):
+        raise ValueError(f"model must be a Perceiver or a PerceiverIO, got {type(model).__name__}")
     was_training = model.training
     model.eval()
     try:
-        maps = model.attention_maps(inputs, mask)
+        maps = model.encoder(*model.input_array(inputs, mask), need_weights=True)[1]
     finally:
         model.train(was_training)
     return torch.stack(maps, dim=1).float().cpu()  # (B, X, h, N, M)

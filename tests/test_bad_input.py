@@ -16,6 +16,7 @@ from perceiver_lite.convert import config_from_transformers, encoder_state_from_
 from perceiver_lite.fast import streamed_forward
 from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig, PerceiverEncoder
+from perceiver_lite.viz import cross_attention_maps
 
 torch.manual_seed(0)
 SMALL = dict(num_latents=8, latent_dim=16, num_self_heads=2, num_bands=4)  # input_dim 1 + 9 = 10
@@ -80,7 +81,7 @@ CASES = [
     ("array-empty", ValueError, r"M ≥ 1.*got shape \(2, 0, 10\)", lambda tmp: ARRAY_MODEL(torch.randn(2, 0, 10))),
     ("points-rank-2", ValueError, r"inputs must be \(B, \?, 3\), got \(5, 3\)", lambda tmp: POINTS_MODEL(torch.rand(5, 3))),
     ("maps-wrong-channels", ValueError, r"inputs must be \(B, \?, 1\), got \(2, 40, 2\)",
-     lambda tmp: MODEL.attention_maps(torch.randn(2, 40, 2))),
+     lambda tmp: cross_attention_maps(MODEL, torch.randn(2, 40, 2))),
     ("streamed-nan", ValueError, r"inputs must be finite", lambda tmp: streamed_forward(MODEL, with_value(float("nan")))),
     ("io-queries-nan", ValueError, r"queries must be finite",
      lambda tmp: IO_MODEL(torch.randn(2, 40, 1), torch.full((2, 3, 8), float("nan")))),
