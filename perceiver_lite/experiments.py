@@ -186,17 +186,19 @@ def plot_sweep(records, swept, path=None, title=None):
         means, stds = [100 * summary[k][0] for k in keys], [100 * summary[k][1] for k in keys]
         counts = [summary[k][3] for k in keys]
         label = ", ".join(f"{_label(n)}: {v}" for n, v in zip(series, group))
-        if len(set(counts)) == 1:
+        if numeric and len(set(counts)) == 1:
             label = (label + "; " if label else "") + f"{counts[0]:,.0f} parameters"
         if numeric:
             ax.errorbar(at, means, stds, marker="o", capsize=3, label=label)
         else:
             ax.bar(at, means, 0.8 / len(groups), yerr=stds, capsize=3, label=label)
         for a, m, count in zip(at, means, counts):
-            if len(set(counts)) > 1:
+            if numeric and len(set(counts)) > 1:  # names: the counts go under the ticks instead
                 ax.annotate(f"{count / 1000:.0f}k", (a, m), textcoords="offset points", xytext=(7, -3), fontsize=7)
     seeds = len({r["seed"] for r in records}) if all("seed" in r for r in records) else 1
     steps = sorted({r["steps"] for r in records}) if all("steps" in r for r in records) else []
+    if not numeric:
+        xs = [f"{x}\n{summary[next(k for k in summary if k[0] == x)][3]:,.0f} parameters" for x in xs]
     _finish_axes(ax, x_name, xs, numeric, title or f"MNIST-1D test accuracy vs {_label(x_name)}\n"
                  f"{'/'.join(map(str, steps))} steps, mean ± std over {seeds} seed{'s' * (seeds > 1)}")
     if path:
