@@ -266,13 +266,14 @@ def reproduce(quick_run=False, workers=1):
         report(name, records, swept)
 
 
-def draw_figures(folder=None):
-    "Redraw `figures/11_<name>.png` from each committed `results/<name>.csv` of the known sweeps; the paths."
+def draw_figures(folder=None, results=None):
+    "Redraw `<folder>/11_<name>.png` from each committed `<results>/<name>.csv` of the known sweeps; the paths."
     import matplotlib.pyplot as plt
 
     folder, written = Path(folder or repository() / "figures"), []
+    results_folder = Path(results or repository() / "results")
     for name, swept in {**{name: swept for name, (swept, _) in SWEEPS.items()}, **SWEPT}.items():
-        results = repository() / "results" / f"{name}.csv"
+        results = results_folder / f"{name}.csv"
         if results.exists():
             plt.close(plot_sweep(read_results(results), swept, folder / f"11_{name}.png"))
             written.append(folder / f"11_{name}.png")
