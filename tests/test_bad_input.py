@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from perceiver_lite.checkpoint import load, register, save, seed_everything
+from perceiver_lite.checkpoint import load, register, save
+from perceiver_lite.training import seed_everything
 from perceiver_lite.convert import config_from_transformers, encoder_state_from_transformers
 from perceiver_lite.fast import streamed_forward
 from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig

@@ -18,9 +18,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from perceiver_lite import checkpoint
-from perceiver_lite.checkpoint import (REGISTRY, config_from_json, config_to_json, load, register, save,
-                                       seed_everything)
-from perceiver_lite.experiments import CNNClassifier, CNNClassifierConfig, MLPClassifier, MLPClassifierConfig
+from perceiver_lite.checkpoint import REGISTRY, config_from_json, config_to_json, load, register, save
+from perceiver_lite.training import CNNClassifier, CNNClassifierConfig, MLPClassifier, MLPClassifierConfig
 from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig, PerceiverIOMaskedLM
 from perceiver_lite.multimodal import MultimodalConfig, MultimodalPerceiver
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig, PerceiverEncoder
@@ -507,14 +506,6 @@ def test_long_lists_are_shortened(tmp_path, saved):
     path = write_with_entry(tmp_path / "m.safetensors", {"only": torch.zeros(1)}, entry_of(model))
     with pytest.raises(ValueError, match=r"missing \[[^\]]*… and \d+ more\]; unexpected \[only\]"):
         load(path)
-
-
-def test_seed_everything_validates():
-    with pytest.raises(TypeError, match="seed must be an int, got float 1.5"):
-        seed_everything(1.5)
-    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*32\).*got -1"):
-        seed_everything(-1)
-    assert seed_everything(2**32 - 1) == 2**32 - 1
 
 
 def test_torch_save_into_buffer_is_zip():

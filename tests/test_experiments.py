@@ -1,4 +1,5 @@
-"""perceiver_lite.experiments: the baselines, the shuffle, and the papermill runner (run, sweep, errors)."""
+"""perceiver_lite.training (the baselines, the shuffle, the recipe) and perceiver_lite.experiments (the papermill
+runner: run, sweep, results files, figures, errors)."""
 import csv
 import json
 import os
@@ -11,9 +12,10 @@ import pytest
 import torch
 
 from perceiver_lite import experiments
-from perceiver_lite.experiments import (MODEL_KINDS, CNNClassifier, CNNClassifierConfig, MLPClassifier,
-                                        MLPClassifierConfig, Shuffled, build_model, check_parameters, circular_shift,
-                                        declared_parameters, grid, parse_assignments, run_point)
+from perceiver_lite.experiments import (check_parameters, declared_parameters, grid, parse_assignments, read_results,
+                                        run_point, write_csv)
+from perceiver_lite.training import (MODEL_KINDS, CNNClassifier, CNNClassifierConfig, MLPClassifier, MLPClassifierConfig,
+                                     Shuffled, build_model, circular_shift)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"model": "perceiver", "num_latents": 4, "latent_dim": 16, "num_bands": 4, "steps": 5}
@@ -35,6 +37,20 @@ def test_baselines_take_other_lengths():
     inputs = torch.randn(2, 64, 1)
     assert build_model("mlp", 64)(inputs).shape == build_model("cnn", 64)(inputs).shape == (2, 10)
     assert build_model("cnn", 64).config == CNNClassifierConfig(length=64)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("inputs, error, message", [
+    (torch.randn(3, 40), ValueError, r"inputs must be \(B, 40, 1\), got \(3, 40\)"),
+    (torch.randn(3, 32, 1), ValueError, r"inputs must be \(B, 40, 1\), got \(3, 32, 1\)"),
+    (torch.randn(3, 40, 2), ValueError, r"inputs must be \(B, 40, 1\), got \(3, 40, 2\)"),
+    (torch.full((2, 40, 1), float("nan")), ValueError, "inputs must be finite"),
+    (torch.randn(0, 40, 1), ValueError, "at least one example"),
+    ([[0.0] * 40], TypeError, r"inputs must be a torch.Tensor \(B, 40, 1\), got list"),
+])
+def test_baselines_check_inputs_at_the_door(kind, inputs, error, message):
+    with pytest.raises(error, match=message):
+        build_model(kind)(inputs)
 
 
 def test_unknown_model_is_refused():
@@ -107,3 +123,31 @@ def test_sweep_collects_a_csv(tmp_path, monkeypatch):
         "model-cnn.ipynb", "model-mlp.ipynb"]
     experiments.plot_sweep(records, swept, tmp_path / "tiny.png")
     assert (tmp_path / "tiny.png").stat().st_size > 0
+
+
+def test_results_files_round_trip_their_types(tmp_path):
+    records = [{"model": "cnn", "shuffle": True, "seed": 2, "test_accuracy": 0.875, "max_resolution": 5.0, "note": "x"}]
+    write_csv(records, tmp_path / "r.csv")
+    assert read_results(tmp_path / "r.csv") == records
+
+
+@pytest.mark.parametrize("name", ["shuffle", "latents", "cross_attends", "bands", "resolution", "shift"])
+def test_committed_results_are_full_size(name):
+    records = read_results(ROOT / "results" / f"{name}.csv")
+    steps = {record["steps"] for record in records}
+    assert min(steps) >= 1000 and all(0 <= record["test_accuracy"] <= 1 for record in records)
+
+
+def test_figures_have_ticks_at_the_swept_values(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("agg")
+    records = read_results(ROOT / "results" / "resolution.csv")
+    figure = experiments.plot_sweep(records, {"max_resolution": [5.0, 10.0, 20.0, 40.0, 80.0], "seed": [0, 1]})
+    axes = figure.axes[0]
+    assert list(axes.get_xticks()) == [5.0, 10.0, 20.0, 40.0, 80.0]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["5", "10", "20", "40", "80"]
+    monkeypatch.setattr(experiments, "repository", lambda: ROOT)
+    written = experiments.draw_figures(tmp_path)
+    assert {path.name for path in written} == {f"11_{name}.png" for name in
+                                                ("shuffle", "latents", "cross_attends", "bands", "resolution", "shift")}

@@ -100,7 +100,8 @@ def test_transformers_converter_on_a_local_model():
 
 
 def test_checkpoint_save_and_load(tmp_path):
-    from perceiver_lite.checkpoint import load, save, seed_everything
+    from perceiver_lite.checkpoint import load, save
+    from perceiver_lite.training import seed_everything
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
     seed_everything(0)

@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from perceiver_lite.checkpoint import load, save, seed_everything
+from perceiver_lite.checkpoint import load, save
+from perceiver_lite.training import seed_everything
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +118,8 @@ def test_resumed_run_matches_uninterrupted_run(mnist1d, tmp_path):
 FRESH_PROCESS = textwrap.dedent("""
     import sys, random, numpy as np, torch
     from torch import nn
-    from perceiver_lite.checkpoint import save, seed_everything
+    from perceiver_lite.checkpoint import save
+    from perceiver_lite.training import seed_everything
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
     seed_everything(int(sys.argv[2]))
@@ -145,3 +147,11 @@ def test_fresh_processes_write_byte_identical_checkpoints(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
     assert digests[0] == digests[1] != digests[2]
+
+
+def test_seed_everything_validates():
+    with pytest.raises(TypeError, match="seed must be an int, got float 1.5"):
+        seed_everything(1.5)
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*32\).*got -1"):
+        seed_everything(-1)
+    assert seed_everything(2**32 - 1) == 2**32 - 1
