@@ -254,6 +254,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                            'perceiver_lite.multimodal._moving_sprites': ( 'multimodal.html#_moving_sprites',
                                                                                           'perceiver_lite/multimodal.py'),
                                            'perceiver_lite.multimodal._tones': ('multimodal.html#_tones', 'perceiver_lite/multimodal.py'),
+                                           'perceiver_lite.multimodal.check_modalities': ( 'multimodal.html#check_modalities',
+                                                                                           'perceiver_lite/multimodal.py'),
                                            'perceiver_lite.multimodal.make_av_clips': ( 'multimodal.html#make_av_clips',
                                                                                         'perceiver_lite/multimodal.py'),
                                            'perceiver_lite.multimodal.patchify': ( 'multimodal.html#patchify',

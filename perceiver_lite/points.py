@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_tensor
+
 # %% ../notebooks/09_point_clouds.ipynb #cff9edc0
 def _angles(count, points, generator):
     return 2 * math.pi * torch.rand(count, points, generator=generator)
@@ -130,8 +132,6 @@ class PointNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * width, width), nn.GELU(), nn.Linear(width, config.num_classes))
 
     def forward(self, points):
-        c = self.config.input_channels
-        if points.dim() != 3 or points.shape[-1] != c or points.shape[1] == 0:
-            raise ValueError(f"points must be (B, P ≥ 1, {c}), got {tuple(points.shape)}")
+        check_tensor(points, "points", (None, None, self.config.input_channels), self.head[-1].weight.dtype)
         features = self.point_mlp(points)  # (B, P, 2·width)
         return self.head(features.max(dim=1).values)  # (B, classes)
