@@ -38,6 +38,8 @@ def flow_field(kind, size, max_displacement, generator=None):
     "A random displacement field `(2, H, W)` of `kind` (u along x, v along y), no component above `max_displacement`."
     if kind not in FLOW_KINDS:
         raise ValueError(f"kind must be one of {FLOW_KINDS}, got {kind!r}")
+    if size < 1 or not max_displacement >= 0:
+        raise ValueError(f"size must be ≥ 1 and max_displacement ≥ 0, got {size} and {max_displacement}")
     uniform = lambda *shape: 2 * torch.rand(*shape, generator=generator) - 1  # in [-1, 1)
     if kind == "shift":
         flow = uniform(2, 1, 1).expand(2, size, size)  # (2, H, W)
@@ -133,5 +135,7 @@ def frame_patches(frames, patch_size=3):
 
 def normalise_frames(frames):
     "Each pair to zero mean and unit variance `(B, F, H, W)`: texture matters, brightness does not."
+    if frames.dim() != 4 or not frames.is_floating_point():
+        raise ValueError(f"frames must be floating (B, F, H, W), got {frames.dtype} {tuple(frames.shape)}")
     mean = frames.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
     return (frames - mean) / frames.std(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)  # (B, F, H, W)

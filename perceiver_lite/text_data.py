@@ -65,6 +65,8 @@ VOCAB_SIZE = 257
 
 def byte_windows(corpus, length, batch_size, generator=None):
     "`batch_size` random windows of `length` bytes from `corpus` (bytes) → ids `(B, T)` int64."
+    if not isinstance(corpus, (bytes, bytearray)):
+        raise ValueError(f"corpus must be bytes (encode text first), got {type(corpus).__name__}")
     if length < 1 or batch_size < 1:
         raise ValueError(f"length and batch_size must be ≥ 1, got {length} and {batch_size}")
     if len(corpus) < length:

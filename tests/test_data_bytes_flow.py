@@ -89,6 +89,7 @@ def test_masked_positions_round_trip(corpus):
     (lambda c: byte_windows(c, 0, 4), "length and batch_size must be ≥ 1, got 0 and 4"),
     (lambda c: byte_windows(c, 8, -1), "got 8 and -1"),
     (lambda c: byte_windows(b"abc", 8, 2), "at least length (8) bytes, got 3"),
+    (lambda c: byte_windows("text, not bytes", 4, 2), "corpus must be bytes (encode text first), got str"),
     (lambda c: mask_words(torch.zeros(4, dtype=torch.long)), "ids must be int64 (B, T), got"),
     (lambda c: mask_words(torch.zeros(2, 4, dtype=torch.long), -0.1), "got -0.1"),
     (lambda c: masked_positions(torch.zeros(2, 4)), "mask must be bool (B, T), got"),
@@ -148,6 +149,10 @@ def test_gray_image():
     (lambda im: flow_pairs(im, 2, 16, "zoom"), "got 'zoom'"),
     (lambda im: gray_image("lena"), "got 'lena'"),
     (lambda im: gray_image("camera", 0), "downscale must be ≥ 1, got 0"),
+    (lambda im: flow_field("shift", 0, 1.0), "size must be ≥ 1 and max_displacement ≥ 0, got 0 and 1.0"),
+    (lambda im: flow_field("smooth", 8, float("nan")), "got 8 and nan"),
+    (lambda im: normalise_frames(torch.zeros(2, 8, 8)), "frames must be floating (B, F, H, W), got torch.float32 (2, 8, 8)"),
+    (lambda im: normalise_frames(torch.zeros(1, 2, 8, 8, dtype=torch.long)), "got torch.int64 (1, 2, 8, 8)"),
 ])
 def test_flow_bad_input(images, call, text):
     with pytest.raises(ValueError, match="got") as error:
