@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test reproduce notebooks experiments export lab bench clean-venv
+.PHONY: test reproduce notebooks experiments export lab bench docs clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ experiments: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/compare.py
 	$(BIN)/python benchmarks/scale.py
+
+docs: $(STAMP)
+	$(BIN)/python tools/build_docs.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

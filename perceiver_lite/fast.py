@@ -142,7 +142,7 @@ def streamed_cross_attend(block, latents, chunks):
 
 # %% ../notebooks/A3_performance.ipynb #7aea3f27
 def streamed_forward(model, inputs, chunk_size=65536):
-    """Logits of a `Perceiver` with the grid ("fourier") adapter, reading `inputs` (B, *grid, C) in chunks
+    """Logits of a `Perceiver` with the grid ("fourier") adapter, reading `inputs` `(B, *grid, C)` in chunks
     of `chunk_size` elements: memory grows with the chunk, not with M. Inference only."""
     config = model.config
     if config.adapter != "fourier" or not isinstance(chunk_size, int) or chunk_size < 1:

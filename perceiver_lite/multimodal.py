@@ -125,7 +125,7 @@ def _clip_modalities():
 
 @dataclass
 class MultimodalConfig:
-    "The modalities' `PerceiverConfig`s (adapter 'fourier'), the padding, and the Perceiver's (adapter 'none')."
+    "Each modality's `PerceiverConfig` (adapter 'fourier'), the padding, and the Perceiver's (adapter 'none')."
     modalities: dict[str, PerceiverConfig] = field(default_factory=_clip_modalities)
     perceiver: PerceiverConfig = field(default_factory=lambda: PerceiverConfig(
         adapter="none", input_channels=45, num_latents=16, latent_dim=32, num_self_heads=2, num_classes=6))
