@@ -23,6 +23,7 @@ test: $(STAMP)
 		--nbval-sanitize-with tools/nbval_sanitize.cfg -p no:cacheprovider
 
 reproduce: notebooks experiments
+	$(BIN)/python tools/reproduce.py --times
 
 notebooks: $(STAMP)
 	MPLBACKEND=agg $(BIN)/python tools/reproduce.py

@@ -163,21 +163,25 @@ def circular_shift(inputs, max_shift, generator=None):
 def evaluate(model, inputs, labels, batch=500):
     "Accuracy of `model` on `inputs` `(B, ...)` with integer `labels` `(B,)`; predictions as well."
     model.eval()
-    predictions = torch.cat([model(inputs[i:i + batch]).argmax(-1) for i in range(0, len(inputs), batch)])
+    device = next(model.parameters()).device
+    predictions = torch.cat([model(inputs[i:i + batch].to(device)).argmax(-1).cpu()
+                             for i in range(0, len(inputs), batch)])
     model.train()
     return (predictions == labels).float().mean().item(), predictions
 
 # %% ../notebooks/11_experiments.ipynb #7d7de39a
 def train(model, data, steps, lr=3e-3, batch_size=128, weight_decay=0.05, label_smoothing=0.1, warmup=0.05,
-          max_shift=0, seed=0, evals=10, progress=False):
-    "Train `model` on `data` (see `load_mnist1d`); returns `[(step, batch loss, test accuracy), ...]`."
+          max_shift=0, seed=0, evals=10, progress=False, shard=slice(None)):
+    """Train `model` on `data` (see `load_mnist1d`); returns `[(step, batch loss, test accuracy), ...]`.
+    `shard` picks this process's rows of every batch when several processes train together (appendix A6)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = warmup_cosine(optimizer, steps, warmup)
-    generator, history = torch.Generator().manual_seed(seed), []
+    generator, history, device = torch.Generator().manual_seed(seed), [], next(model.parameters()).device
     for step in tqdm(range(steps), disable=not progress, desc="training"):
         batch = torch.randint(0, len(data["train_x"]), (batch_size,), generator=generator)
-        inputs = circular_shift(data["train_x"][batch], max_shift, generator)  # (B, M, C)
-        loss = nn.functional.cross_entropy(model(inputs), data["train_y"][batch], label_smoothing=label_smoothing)
+        inputs = circular_shift(data["train_x"][batch], max_shift, generator)[shard].to(device)  # (B, M, C)
+        labels = data["train_y"][batch][shard].to(device)
+        loss = nn.functional.cross_entropy(model(inputs), labels, label_smoothing=label_smoothing)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

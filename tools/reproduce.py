@@ -6,9 +6,17 @@ parameters cell — so the parameters cell still shows the test-sized defaults t
 and puts a one-line note after the parameters cell saying which run the outputs come from. Figures
 are drawn with the inline backend so that they are stored in the notebook too.
 
-    python tools/reproduce.py [NAME_PREFIX ...] [--quick] [--no-store]
+A notebook whose source, parameters and package code are unchanged since its last stored run is
+skipped (`--force` runs it again): the key is the digest of its cells' sources (outputs and the
+stored-run note excluded), the package's modules and the parameters, kept in build/cache/notebooks/.
+Seconds per notebook go to build/reproduce/notebook_times.csv; `--times` merges them with the sweeps'
+(build/reproduce/sweep_times.csv) into results/reproduce_times.csv and prints the table.
+
+    python tools/reproduce.py [NAME_PREFIX ...] [--quick] [--no-store] [--force]
+    python tools/reproduce.py --times
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -17,8 +25,11 @@ from pathlib import Path
 
 import papermill as pm
 
+from perceiver_lite.experiments import read_results, source_digest, write_csv
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS, FIGURES, SCRATCH = ROOT / "notebooks", ROOT / "figures", ROOT / "build" / "reproduce"
+CACHE = ROOT / "build" / "cache" / "notebooks"
 NOTE = "*Stored outputs:"
 
 
@@ -45,12 +56,33 @@ def store(executed, target, params):
     target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
 
 
+def run_key(notebook, params):
+    "What decides a stored run: the notebook's source, the package's code and the parameters."
+    code = source_digest([notebook, *sorted((ROOT / "perceiver_lite").glob("*.py"))])
+    return hashlib.sha256((code + json.dumps(params, sort_keys=True)).encode()).hexdigest()
+
+
+def report_times():
+    "results/reproduce_times.csv: the seconds of every notebook and sweep of the last `make reproduce`, printed."
+    rows = [row for name in ("notebook_times.csv", "sweep_times.csv") if (SCRATCH / name).exists()
+            for row in read_results(SCRATCH / name)]
+    write_csv(rows, ROOT / "results" / "reproduce_times.csv")
+    print(f"\n{'part':<42} {'seconds':>8}  cached")
+    for row in rows:
+        print(f"{row['part']:<42} {row['seconds']:8.1f}  {row.get('cached', '')}")
+    print(f"{'total':<42} {sum(row['seconds'] for row in rows):8.1f}  (results/reproduce_times.csv)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook name prefixes to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="keep test-sized defaults (smoke run)")
     parser.add_argument("--no-store", action="store_true", help="leave notebooks/ as it is")
+    parser.add_argument("--force", action="store_true", help="run notebooks whose stored run is up to date too")
+    parser.add_argument("--times", action="store_true", help="only write and print results/reproduce_times.csv")
     args = parser.parse_args(argv)
+    if args.times:
+        return report_times()
     SCRATCH.mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(exist_ok=True)
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # kernels inherit it: figures are stored
@@ -62,18 +94,28 @@ def main(argv=None):
     summary, started = [], time.time()
     for notebook in notebooks:
         params = {k: v for k, v in wanted.items() if k in parameters_of(notebook)}
+        key, cached = run_key(notebook, params), CACHE / f"{notebook.stem}.json"
+        storing = not (args.no_store or args.quick)
+        if storing and not args.force and cached.exists() and json.loads(cached.read_text())["key"] == key:
+            print(f"== {notebook.name}  stored run up to date, skipped (--force runs it)", flush=True)
+            summary.append((notebook.name, 0.0, [], True))
+            continue
         before = {p: p.stat().st_mtime for p in FIGURES.glob("*")}
         start = time.time()
         print(f"== {notebook.name}  {params}", flush=True)
         pm.execute_notebook(str(notebook), str(SCRATCH / notebook.name), parameters=params,
                             cwd=str(NOTEBOOKS), progress_bar=True, kernel_name="python3")
-        if not (args.no_store or args.quick):
+        if storing:
             store(SCRATCH / notebook.name, notebook, {k: v for k, v in params.items() if k != "progress"})
+            CACHE.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps({"key": key, "seconds": time.time() - start}))
         written = sorted(p.name for p in FIGURES.glob("*") if before.get(p) != p.stat().st_mtime)
-        summary.append((notebook.name, time.time() - start, written))
+        summary.append((notebook.name, time.time() - start, written, False))
     print("\nnotebook                          seconds  figures written")
-    for name, seconds, written in summary:
-        print(f"{name:<32} {seconds:8.1f}  {', '.join(written) or '-'}")
+    for name, seconds, written, skipped in summary:
+        print(f"{name:<32} {seconds:8.1f}  {'(up to date)' if skipped else ', '.join(written) or '-'}")
+    write_csv([{"part": f"notebook {name}", "seconds": round(seconds, 1), "cached": skipped}
+               for name, seconds, _, skipped in summary], SCRATCH / "notebook_times.csv")
     print(f"total {time.time() - started:.1f} s; executed copies in {SCRATCH.relative_to(ROOT)}/"
           + ("" if args.no_store or args.quick else "; stored back into notebooks/"))
 
