@@ -3,7 +3,7 @@
 Every (implementation, size) point runs in a fresh subprocess, which reports time and peak memory
 (resident growth above the built model and its input). A peer is skipped at a size where its memory,
 extrapolated linearly from its largest measured size, would exceed --memory-limit: this script never
-provokes an out-of-memory kill. Writes figures/12_scaling.png. Usage:
+provokes an out-of-memory kill. Writes figures/A3_scaling.png. Usage:
 
     python benchmarks/scale.py [--max-side 3162] [--memory-limit-gib 12]
 """
@@ -100,7 +100,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-side", type=int, default=3162)
     parser.add_argument("--memory-limit-gib", type=float, default=12.0)
-    parser.add_argument("--figure", default=str(ROOT / "figures" / "12_scaling.png"))
+    parser.add_argument("--figure", default=str(ROOT / "figures" / "A3_scaling.png"))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
