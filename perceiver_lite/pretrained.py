@@ -62,7 +62,7 @@ class Conv1x1Stem(nn.Module):
 
     def forward(self, pixels):
         features = self.conv(pixels).permute(0, 2, 3, 1).flatten(1, 2)  # (B, H·W, out_channels)
-        positions = self.positions().expand(len(features), -1, -1)  # (B, H·W, position_channels)
+        positions = self.positions().expand(features.shape[0], -1, -1)  # (B, H·W, position_channels)
         return torch.cat([features, self.projection(positions)], dim=-1)  # (B, H·W, C')
 
 # %% ../notebooks/A9_pretrained_architectures.ipynb #830790bc
@@ -119,7 +119,7 @@ class StemClassifier(nn.Module):
         shape = (None, self.config.stem.in_channels, None, None)
         array = self.adapter(check_tensor(pixels, "pixels", shape, self.encoder.latents.dtype))  # (B, M, C)
         latents, _ = self.encoder(array, check_mask(mask, array))  # (B, N, D)
-        return self.decoder(self.queries(len(latents)), latents)[0][:, 0]  # (B, classes)
+        return self.decoder(self.queries(latents.shape[0]), latents)[0][:, 0]  # (B, classes)
 
 # %% ../notebooks/A9_pretrained_architectures.ipynb #39719948
 @dataclass
@@ -266,7 +266,7 @@ class AutoencoderAdapter(nn.Module):
         self.mask_tokens = nn.ParameterDict({name: nn.Parameter(torch.randn(1, m.input_width)) for name in m.masked})
 
     def forward(self, image, audio, label):
-        m, batch = self.m, len(image)
+        m, batch = self.m, image.shape[0]
         grid = (image.shape[1], image.shape[3] // m.patch_size, image.shape[4] // m.patch_size)  # (T, h, w)
         image_positions = fourier_position_features(grid, m.image_bands, (m.num_frames, m.image_size, m.image_size))
         audio = audio.reshape(batch, -1, m.samples_per_patch)  # (B, windows, samples_per_patch)
@@ -318,11 +318,11 @@ class PerceiverIOAutoencoder(nn.Module):
         "`points` `{'image': (O_i,), 'audio': (O_a,)}`: flat int64 indices; a modality left out is decoded everywhere."
         m, dtype = self.config.modalities, self.encoder.latents.dtype
         image = check_tensor(inputs["image"], "inputs['image']", (None, None, m.image_channels, None, None), dtype)
-        audio = check_tensor(inputs["audio"], "inputs['audio']", (len(image), None, 1), dtype)
-        label = check_tensor(inputs["label"], "inputs['label']", (len(image), m.num_labels), dtype)
+        audio = check_tensor(inputs["audio"], "inputs['audio']", (image.shape[0], None, 1), dtype)
+        label = check_tensor(inputs["label"], "inputs['label']", (image.shape[0], m.num_labels), dtype)
         latents, _ = self.encoder(self.adapter(image, audio, label))  # (B, N, D)
-        queries, sizes = self.queries(len(latents), points or {})  # (B, O, E)
+        queries, sizes = self.queries(latents.shape[0], points or {})  # (B, O, E)
         outputs, _ = self.decoder(queries, latents)  # (B, O, channels)
         audio, image, label = torch.split(outputs, sizes, dim=1)  # sorted: audio, image, label
-        return {"audio": self.heads["audio"](audio).reshape(len(outputs), -1),  # (B, O_a·samples_per_patch)
+        return {"audio": self.heads["audio"](audio).reshape(outputs.shape[0], -1),  # (B, O_a·samples_per_patch)
                 "image": self.heads["image"](image), "label": self.heads["label"](label)[:, 0]}  # (B, O_i, C), (B, labels)
