@@ -165,11 +165,12 @@ def _fourier_images(r, fused):
 
 
 def _bytes(r, fused, classify):
-    encoder, text = config_from_transformers(r, r.d_model, fused=fused), dict(vocab_size=r.vocab_size, max_positions=r.max_position_embeddings)
+    encoder = config_from_transformers(r, r.d_model, fused=fused)
+    text = dict(vocab_size=r.vocab_size, max_positions=r.max_position_embeddings)
     if classify:
         return PerceiverIOClassifier(PerceiverIOConfig(encoder, _classes(r, encoder), 1, "bytes", **text))
-    decoder = DecoderConfig(query_dim=r.d_model, latent_dim=r.d_latents, output_channels=None, num_heads=8, qk_channels=8 * 32,
-                            v_channels=r.d_model, use_query_residual=False, gelu=encoder.gelu, fused=fused)
+    decoder = DecoderConfig(query_dim=r.d_model, latent_dim=r.d_latents, output_channels=None, num_heads=8,
+                            qk_channels=8 * 32, v_channels=r.d_model, use_query_residual=False, gelu=encoder.gelu, fused=fused)
     return PerceiverIOMaskedLM(PerceiverIOConfig(encoder, decoder, r.max_position_embeddings, "bytes", **text))
 
 
@@ -209,31 +210,30 @@ ARCHITECTURES = {  # the port's class name → a function (config namespace, fus
 }
 
 # %% ../notebooks/A1_reference_weights.ipynb #9e5a552d
-_PREP, _MODALITIES = "input_preprocessor.", ("audio", "image", "label")
-_EXTRA_NAMES = {  # per architecture: reference name → perceiver_lite name, beyond io_state_from_transformers'
-    "PerceiverForImageClassificationLearned": {
-        _PREP + "convnet_1x1.weight": "adapter.conv.weight", _PREP + "convnet_1x1.bias": "adapter.conv.bias",
-        _PREP + "position_embeddings.position_embeddings": "adapter.positions.embeddings",
-        _PREP + "positions_projection.weight": "adapter.projection.weight", _PREP + "positions_projection.bias": "adapter.projection.bias"},
-    "PerceiverForImageClassificationConvProcessing": {_PREP + "convnet.conv.weight": "adapter.conv.weight"} | {
-        f"{_PREP}convnet.batchnorm.{n}": f"adapter.norm.{n}"
-        for n in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")},
-    "PerceiverForOpticalFlow": {_PREP + "conv_after_patches.weight": "adapter.linear.weight",
-                                _PREP + "conv_after_patches.bias": "adapter.linear.bias"},
-    "PerceiverForMultimodalAutoencoding": {_PREP + "mask.label": "adapter.mask_tokens.label",
-        "decoder.modalities.label.decoder.output_position_encodings.position_embeddings": "queries.label.embeddings"} | {
-        f"{_PREP}padding.{m}": f"adapter.padding.{m}" for m in _MODALITIES} | {
-        f"decoder.padding.{m}": f"queries.padding.{m}" for m in _MODALITIES} | {
-        f"output_postprocessor.modalities.{m}.classifier.{p}": f"heads.{m}.{p}" for m in _MODALITIES for p in ("weight", "bias")},
+_MODALITIES = ("audio", "image", "label")
+_PREFIXES = {  # per architecture: (reference prefix, perceiver_lite prefix), beyond io_state_from_transformers' names
+    "PerceiverForImageClassificationLearned": [
+        ("input_preprocessor.convnet_1x1.", "adapter.conv."), ("input_preprocessor.positions_projection.", "adapter.projection."),
+        ("input_preprocessor.position_embeddings.position_embeddings", "adapter.positions.embeddings")],
+    "PerceiverForImageClassificationConvProcessing": [
+        ("input_preprocessor.convnet.conv.", "adapter.conv."), ("input_preprocessor.convnet.batchnorm.", "adapter.norm.")],
+    "PerceiverForOpticalFlow": [("input_preprocessor.conv_after_patches.", "adapter.linear.")],
+    "PerceiverForMultimodalAutoencoding": [
+        ("input_preprocessor.padding.", "adapter.padding."), ("input_preprocessor.mask.label", "adapter.mask_tokens.label"),
+        ("decoder.padding.", "queries.padding."),
+        ("decoder.modalities.label.decoder.output_position_encodings.position_embeddings", "queries.label.embeddings"),
+        *[(f"output_postprocessor.modalities.{m}.classifier.", f"heads.{m}.") for m in _MODALITIES]],
 }
-_UNUSED = {_PREP + "mask.audio", _PREP + "mask.image"}  # mask tokens of modalities masked with probability 0
+_UNUSED = {"input_preprocessor.mask.audio", "input_preprocessor.mask.image"}  # masks of modalities masked with probability 0
 
 
 def reference_state(architecture, state_dict):
     "Rename a `PerceiverFor…` model's weights (`perceiver.*`, and the masked LM's bias) to its perceiver_lite model's."
     state = {name[len("perceiver."):]: tensor for name, tensor in state_dict.items() if name.startswith("perceiver.")}
-    renamed = io_state_from_transformers(state, "decoder." if architecture == "PerceiverForMaskedLM" else "decoder.decoder.")
-    renamed |= {ours: state[theirs] for theirs, ours in _EXTRA_NAMES.get(architecture, {}).items() if theirs in state}
+    decoder = "decoder." if architecture == "PerceiverForMaskedLM" else "decoder.decoder."
+    renamed = io_state_from_transformers(state, decoder)
+    for theirs, ours in _PREFIXES.get(architecture, []):
+        renamed |= {ours + name[len(theirs):]: tensor for name, tensor in state.items() if name.startswith(theirs)}
     if "embedding_decoder.bias" in state_dict:
         renamed["bias"] = state_dict["embedding_decoder.bias"]
     return renamed
