@@ -206,6 +206,15 @@ def test_load_pretrained_without_transformers(tmp_path):
     assert report == {name: [CASES[name][2].__name__, True] for name in CASES}
 
 
+def test_sharded_checkpoints_load(tmp_path):
+    model = reference("PerceiverForOpticalFlow")
+    model.config.architectures = ["PerceiverForOpticalFlow"]
+    model.save_pretrained(tmp_path, max_shard_size="100KB")
+    assert (tmp_path / "model.safetensors.index.json").is_file() and not (tmp_path / "model.safetensors").exists()
+    patches = CASES["PerceiverForOpticalFlow"][1]()
+    assert torch.equal(our_outputs(load_pretrained(tmp_path, fused=False), patches), reference_outputs(model, patches))
+
+
 def write(folder, config=None, weights=None):
     folder.mkdir(exist_ok=True)
     if config is not None:
