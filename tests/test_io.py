@@ -129,13 +129,13 @@ def test_models_check_pixels_and_ids_at_the_door():
         text(np.zeros((1, 3), dtype=np.int64))
 
 
-class PerceiverForOpticalFlow(nn.Module):
+class PerceiverForTimeTravel(nn.Module):
     "Stands in for a transformers model this converter does not support (only the class name is read)."
 
 
-@pytest.mark.parametrize("model", [PerceiverForOpticalFlow(), nn.Linear(2, 2), "PerceiverModel"])
+@pytest.mark.parametrize("model", [PerceiverForTimeTravel(), nn.Linear(2, 2), "PerceiverModel"])
 def test_unsupported_model_types_raise_type_error(model):
-    with pytest.raises(TypeError, match=r"supports PerceiverForImageClassificationFourier, PerceiverForMaskedLM, "
+    with pytest.raises(TypeError, match=r"supports PerceiverForImageClassificationFourier, .*PerceiverForMaskedLM, .*"
                                         rf"PerceiverModel, got {type(model).__name__}"):
         from_transformers(model)
 

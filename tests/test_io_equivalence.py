@@ -138,8 +138,8 @@ def test_state_renaming_covers_the_decoder():
 
 def test_unsupported_parts_raise_type_error():
     config = ReferenceConfig(**SMALL)
-    with pytest.raises(TypeError, match="PerceiverForOpticalFlow"):
-        from_transformers(transformers.PerceiverForOpticalFlow(config))
+    with pytest.raises(TypeError, match="supports .*PerceiverForOpticalFlow.*, got PerceiverLayer"):
+        from_transformers(transformers.models.perceiver.modeling_perceiver.PerceiverLayer(config, q_dim=8, kv_dim=8))
     with pytest.raises(TypeError, match="must have a decoder"):
         from_transformers(transformers.PerceiverModel(config))
     conv = PerceiverImagePreprocessor(config, prep_type="conv1x1", spatial_downsample=1, out_channels=16,

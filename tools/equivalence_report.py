@@ -1,9 +1,12 @@
 """Print the largest differences between perceiver_lite and `transformers`' Perceiver port.
 
-Builds the same small random reference models as tests/test_reference_equivalence.py (the encoder) and
-tests/test_io_equivalence.py (whole models), converts them, and prints max |ours − reference| on the
-written-out attention path (`fused=False`) and on the fast path, beside the largest reference value.
-The tests assert these bounds; this prints the numbers they bound. Nothing is downloaded."""
+Builds the same small random reference models as tests/test_reference_equivalence.py (the encoder),
+tests/test_io_equivalence.py (whole models, padding masks) and tests/test_pretrained.py (every
+`PerceiverFor…` class), converts them, and prints max |ours − reference| on the written-out attention
+path (`fused=False`) and on the fast path, beside the largest reference value. The tests assert these
+bounds; this prints the numbers they bound. Nothing is downloaded.
+
+    PYTHONPATH=. python tools/equivalence_report.py"""
 import sys
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_io_equivalence as whole  # noqa: E402
+import test_pretrained as classes  # noqa: E402
 import test_reference_equivalence as encoder  # noqa: E402
 
 from perceiver_lite.convert import from_transformers  # noqa: E402
@@ -39,6 +43,13 @@ def main():
                 diffs = [largest(from_transformers(reference, fused=fused)(inputs, mask=used), expected)
                          for fused in (False, True)]
             print(f"{name:<34} {label:<8} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}")
+    print(f"\n{'class (tests/test_pretrained.py)':<46} {'explicit':>10} {'fused':>10} {'max |ref|':>10}")
+    for name in classes.CASES:
+        reference, inputs = classes.reference(name), classes.CASES[name][1]()
+        expected = classes.reference_outputs(reference, inputs)
+        diffs = [largest(classes.our_outputs(from_transformers(reference, fused=fused), inputs), expected)
+                 for fused in (False, True)]
+        print(f"{name:<46} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}")
 
 
 if __name__ == "__main__":
