@@ -160,8 +160,8 @@ class PerceiverIO(nn.Module):
         latents, _ = self.encoder(*self.input_array(inputs, mask))  # (B, N, D)
         if queries is None and self.queries is None:
             raise ValueError("queries must be given: this model has no learned queries (num_queries 0)")
-        shape = (len(latents), None, self.config.decoder.query_dim)
-        queries = self.queries(len(latents)) if queries is None else check_tensor(queries, "queries", shape, latents.dtype)
+        shape = (latents.shape[0], None, self.config.decoder.query_dim)  # shape[0], not len(): an export keeps B free
+        queries = self.queries(shape[0]) if queries is None else check_tensor(queries, "queries", shape, latents.dtype)
         return self.decoder(queries, latents, check_mask(query_mask, queries, "query_mask", every_row=False))[0]
 
     def input_array(self, inputs, mask=None):

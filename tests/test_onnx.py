@@ -4,19 +4,16 @@ run at two input sizes each: the exported program gives PyTorch's outputs, and o
 What can vary in an exported graph, and why:
 - `Perceiver` (Fourier adapter): the batch. The position features are built per grid size in Python and
   cached by that size (`position.fourier_position_features`), so the grid, and with it M, is fixed.
-- `PerceiverIO` (adapter 'none', learned queries): M. Its forward reads the batch size with `len(latents)`,
-  and Python's `len` must return an int, so the exported graph fixes B.
+- `PerceiverIO` (adapter 'none', learned queries): the batch and M.
 - a converted classifier (`StemClassifier` of a `PerceiverForImageClassificationLearned`): the batch; M is
   the number of learned positions.
 
-Two things are set aside while exporting. The door's check that inputs are finite (`checks.check_values`)
-branches on the tensor's values, which an exported graph cannot do (its input contract is its shapes), so
-it is patched out for the trace. And the position-feature cache would keep the tensors made during the
-trace, which are not real tensors, so it is cleared before and after.
+The door's check that inputs are finite (`checks.check_values`) branches on the tensor's values, which an
+exported graph cannot do (its input contract is its shapes): it skips itself while `torch.export` traces.
+The position-feature cache (`position.fourier_position_features`) would keep the tensors made during a
+trace, which are not real tensors, so it is cleared before and after each export.
 
 Needs the `export` extra: `pip install -e ".[export]"`."""
-from unittest import mock
-
 import pytest
 import torch
 
@@ -41,7 +38,7 @@ def perceiver_io():
     torch.manual_seed(0)
     config = PerceiverIOConfig(PerceiverConfig(adapter="none", input_channels=6, num_latents=8, latent_dim=32),
                                DecoderConfig(query_dim=16, latent_dim=32, output_channels=3), num_queries=7)
-    return PerceiverIO(config).eval(), {"inputs": {1: M}}, [torch.randn(2, 30, 6), torch.randn(2, 100, 6)]
+    return PerceiverIO(config).eval(), {"inputs": {0: B, 1: M}}, [torch.randn(2, 30, 6), torch.randn(5, 100, 6)]
 
 
 def converted_classifier():
@@ -66,7 +63,7 @@ def exported(request, tmp_path_factory):
     "(model, exported program, ONNX session, the two inputs), each model traced once for both tests."
     model, dynamic, inputs = MODELS[request.param]()
     fourier_position_features.cache_clear()
-    with mock.patch("perceiver_lite.checks.check_values", lambda array, name: array), torch.no_grad():
+    with torch.no_grad():
         program = torch.export.export(model, (inputs[0],), dynamic_shapes=dynamic)
         fourier_position_features.cache_clear()
         path = tmp_path_factory.mktemp("onnx") / "model.onnx"
@@ -96,3 +93,12 @@ def test_onnxruntime_within_1e_5_at_two_sizes(exported):
         got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: array.numpy()})[0])
         assert got.shape == expected.shape
         assert (got - expected).abs().max().item() <= 1e-5 * max(expected.abs().max().item(), 1.0)
+
+
+def test_the_eager_model_still_checks_its_inputs_after_an_export(exported):
+    model, _, _, inputs = exported
+    with torch.no_grad():
+        broken = inputs[1].clone()
+        broken.view(-1)[0] = float("nan")
+        with pytest.raises(ValueError, match="must be finite"):
+            model(broken)
