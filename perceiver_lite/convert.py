@@ -12,10 +12,12 @@ __all__ = ['REFERENCE_DEFAULTS', 'ARCHITECTURES', 'SUPPORTED', 'encoder_state_fr
 # %% ../notebooks/A1_reference_weights.ipynb #8e7910c1
 import dataclasses
 import json
+import pickle
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import torch
 from safetensors.torch import load_file
 
 from .io import (DecoderConfig, PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig,
@@ -286,7 +288,8 @@ def from_transformers(model, fused=True):
 
 # %% ../notebooks/A1_reference_weights.ipynb #2e20f6e4
 def read_reference_folder(folder):
-    "`(config values, state dict)` from a folder `save_pretrained` wrote: config.json and safetensors, never a pickle."
+    """`(config values, state dict)` from a folder `save_pretrained` wrote: config.json and safetensors, or a
+    pytorch_model.bin read with `torch.load(weights_only=True)` — tensors only, never code."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: no config.json (a checkpoint folder holds config.json and model.safetensors)")
@@ -296,10 +299,12 @@ def read_reference_folder(folder):
     if (folder / "model.safetensors.index.json").is_file():
         shards = set(json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"].values())
         return values, {name: t for shard in sorted(shards) for name, t in load_file(folder / shard).items()}
-    if (folder / "pytorch_model.bin").is_file():  # the package never unpickles (appendix A2): convert it once
-        raise ValueError(f"{folder}: only pytorch_model.bin, a pickle, which this package does not open. Convert it once: "
-                         "safetensors.torch.save_file(torch.load(folder / 'pytorch_model.bin', weights_only=True), "
-                         "folder / 'model.safetensors') — weights_only refuses anything but tensors")
+    if (folder / "pytorch_model.bin").is_file():  # a pickle: opened only by the unpickler that refuses code
+        try:
+            return values, torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise ValueError(f"{folder}: pytorch_model.bin holds more than tensors, and code is never unpickled "
+                             f"here: {str(error).splitlines()[0]}") from None
     raise FileNotFoundError(f"{folder}: no weights — expected model.safetensors (or model.safetensors.index.json) "
                             "beside config.json")
 

@@ -224,18 +224,22 @@ def write(folder, config=None, weights=None):
     return folder
 
 
-def test_pickled_weights_are_refused_with_the_way_to_convert_them(tmp_path):
-    "The package opens no pickles (tests/test_checkpoint.py); the error says how to convert a pytorch_model.bin once."
+class Payload:
+    "Anything but a tensor: pickling it stores a reference to code."
+
+
+def test_pickled_weights_load_as_tensors_only(tmp_path):
+    "A pytorch_model.bin is read with torch.load(weights_only=True): tensors load, anything else is refused."
     model = reference("PerceiverForSequenceClassification")
     model.config.architectures = ["PerceiverForSequenceClassification"]
     model.config.save_pretrained(tmp_path)
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    with pytest.raises(ValueError, match=f"{tmp_path}: only pytorch_model.bin, a pickle.*weights_only=True"):
-        load_pretrained(tmp_path)
-    save_file(torch.load(tmp_path / "pytorch_model.bin", weights_only=True), tmp_path / "model.safetensors")  # the recipe
     ids = torch.randint(0, 262, (2, 9))
     with torch.no_grad():
         assert torch.equal(load_pretrained(tmp_path, fused=False)(ids), model(ids).logits)
+    torch.save({**model.state_dict(), "payload": Payload()}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(ValueError, match=f"{tmp_path}: pytorch_model.bin holds more than tensors"):
+        load_pretrained(tmp_path)
 
 
 def test_clear_errors_name_the_folder_and_what_is_wrong(tmp_path):
