@@ -9,7 +9,7 @@ notebooks/12_perceiver_ar.ipynb."""
 __all__ = ['causal_mask', 'MaskedAttention', 'CausalCrossAttend', 'CausalSelfAttend', 'PerceiverARConfig', 'PerceiverAR',
            'CausalTransformer', 'unigram_bits', 'bigram_bits', 'generate']
 
-# %% ../notebooks/12_perceiver_ar.ipynb #541049d3
+# %% ../notebooks/12_perceiver_ar.ipynb #c83ef607
 from dataclasses import dataclass
 
 import torch
@@ -21,14 +21,14 @@ from .blocks import CrossAttentionBlock, SelfAttentionBlock
 from .checks import check_heads, check_ids, check_ints
 from .io import ByteAdapter
 
-# %% ../notebooks/12_perceiver_ar.ipynb #5b8495d1
+# %% ../notebooks/12_perceiver_ar.ipynb #60e25f02
 def causal_mask(num_latents, num_inputs, device=None):
     """True where latent i, standing for position M − N + i of the context, may read input j: j ≤ M − N + i.
     `(N, M)` bool, N ≤ M; with N = M it is the lower triangle of a decoder-only Transformer."""
     positions = torch.arange(num_inputs - num_latents, num_inputs, device=device)  # (N,) each latent's position
     return torch.arange(num_inputs, device=device) <= positions[:, None]  # (N, M)
 
-# %% ../notebooks/12_perceiver_ar.ipynb #d6c03bf9
+# %% ../notebooks/12_perceiver_ar.ipynb #e77d9d92
 class MaskedAttention(MultiHeadAttention):
     """`MultiHeadAttention` with a mask per query: `mask` `(N, M)` bool, True where query i may read input j,
     the same for every example and head (broadcast to `(B, h, N, M)`)."""
@@ -43,7 +43,7 @@ class MaskedAttention(MultiHeadAttention):
             output, weights = attention(q, k, v, mask, self.scale)
         return self.to_out(merge_heads(output)), weights  # (B, N, out)
 
-# %% ../notebooks/12_perceiver_ar.ipynb #06f99246
+# %% ../notebooks/12_perceiver_ar.ipynb #d8bae4d6
 class CausalCrossAttend(CrossAttentionBlock):
     "Notebook 03's cross-attend with `MaskedAttention`: latents `(B, N, D)` read inputs `(B, M, D)` under an `(N, M)` mask."
 
@@ -64,7 +64,7 @@ class CausalSelfAttend(SelfAttentionBlock):
         attended = self.attention(normed, normed, mask)[0] + latents
         return attended + self.mlp(self.mlp_norm(attended))
 
-# %% ../notebooks/12_perceiver_ar.ipynb #e78067d9
+# %% ../notebooks/12_perceiver_ar.ipynb #40c910ab
 @dataclass
 class PerceiverARConfig:
     "A byte-level Perceiver AR: N latents on the last N of at most M positions, width D, a tower of L layers."
@@ -83,7 +83,7 @@ class PerceiverARConfig:
             raise ValueError(f"num_latents must be ≤ max_context ({self.max_context}), got {self.num_latents}")
         check_heads([("latent_dim", self.latent_dim)], self.num_heads, "num_heads")
 
-# %% ../notebooks/12_perceiver_ar.ipynb #d8fc7916
+# %% ../notebooks/12_perceiver_ar.ipynb #e3640731
 class PerceiverAR(nn.Module):
     "Byte ids `(B, M)` → next-byte logits `(B, N, vocab)`: row i predicts the byte after position M − N + i."
 
@@ -106,7 +106,7 @@ class PerceiverAR(nn.Module):
             latents = block(latents, tower_mask)  # (B, N, D)
         return self.head(self.norm(latents))  # (B, N, vocab)
 
-# %% ../notebooks/12_perceiver_ar.ipynb #df0dbfb1
+# %% ../notebooks/12_perceiver_ar.ipynb #457014b5
 class CausalTransformer(nn.Module):
     "Perceiver AR's baseline: byte ids `(B, M)` → next-byte logits `(B, M, vocab)` from L + 1 causal layers over all M."
 
@@ -125,7 +125,7 @@ class CausalTransformer(nn.Module):
             hidden = block(hidden, mask)  # (B, M, D)
         return self.head(self.norm(hidden))  # (B, M, vocab)
 
-# %% ../notebooks/12_perceiver_ar.ipynb #847387c3
+# %% ../notebooks/12_perceiver_ar.ipynb #e1bc4c93
 def _byte_ids(text, name):
     if not isinstance(text, (bytes, bytearray)):
         raise ValueError(f"{name} must be bytes (encode text first), got {type(text).__name__}")
@@ -145,7 +145,7 @@ def bigram_bits(train, text):
     ids = _byte_ids(text, "text")
     return -(counts / counts.sum(dim=1, keepdim=True)).log2()[ids[:-1], ids[1:]]  # (len(text) − 1,)
 
-# %% ../notebooks/12_perceiver_ar.ipynb #92280d50
+# %% ../notebooks/12_perceiver_ar.ipynb #b83c8c6b
 @torch.no_grad()
 def generate(model, prompt, num_bytes, temperature=1.0, generator=None):
     """Continue byte ids `prompt` `(B, T)` by `num_bytes` bytes, each drawn from the last output row over the
