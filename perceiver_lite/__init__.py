@@ -12,6 +12,7 @@ _all_ = ["Perceiver", "PerceiverConfig", "PerceiverEncoder", "PerceiverIO", "Per
 
 Modules:
 
+- `perceiver_lite.ar`: Perceiver AR (Hawthorne et al. 2022): causal attention masks, a causally masked cross-attend from the last N positions of the context and a causal latent tower, a decoder-only Transformer of the same size as its baseline, counted unigram and bigram models scored in bits per byte, and sampling. Derived in notebooks/12_perceiver_ar.ipynb.
 - `perceiver_lite.experiments`: A papermill runner that executes notebooks/11_experiments.ipynb once per point of a sweep, checks the parameters it is given, writes the records to `results/<name>.csv`, reads them back and draws `figures/11_<name>.png`; the command line `python -m perceiver_lite.experiments`. Derived in notebooks/A6_experiment_runner.ipynb.
 - `perceiver_lite.pretrained`: The reference port's input preprocessors and output heads that the main notebooks do not build — a 1×1 convolution with learned positions, a 7×7 convolution stem, the two-frame patch features of optical flow, and the multimodal autoencoder's modalities, queries and heads — assembled from the course's pieces. Derived in notebooks/A9_pretrained_architectures.ipynb.
 - `perceiver_lite.sets`: Set models built from the course's blocks: the Set Transformer's MAB, SAB, ISAB and PMA, a DeepSets baseline, sets of coloured tokens whose proportions say nothing about their size, the log-count feature that lets a softmax read count, and Flamingo's Perceiver Resampler. Derived in notebooks/13_sets.ipynb."""
