@@ -3,7 +3,7 @@ group, attention-score counts, the telegraph signals, and the checks at its door
 import pytest
 import torch
 
-from perceiver_lite.hip import (HiP, HiPConfig, group, hip_attention_scores, make_telegraph_signals,
+from perceiver_lite.hip import (HiP, HiPConfig, HiPDecoder, group, hip_attention_scores, make_telegraph_signals,
                                 perceiver_attention_scores, ungroup)
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
@@ -124,3 +124,17 @@ def test_bad_signal_arguments_raise(bad, words):
     with pytest.raises(ValueError) as error:
         make_telegraph_signals(**bad)
     assert words in str(error.value)
+
+
+def test_decoder_returns_one_output_per_input():
+    torch.manual_seed(0)
+    model = HiP(HiPConfig(**SMALL)).eval()
+    decoder = HiPDecoder(model.config, out_channels=2).eval()
+    array = model.input_array(torch.randn(3, 64, 1))
+    _, levels = model.encoder(array)
+    assert decoder(array, levels).shape == (3, 64, 2)
+
+
+def test_decoder_needs_latents_that_split_into_the_groups_below():
+    with pytest.raises(ValueError, match=r"must split into the level below's groups \(4, 2, 1\), got G·n = \(8, 2, 4\)"):
+        HiPDecoder(HiPConfig(**{**SMALL, "num_latents": (2, 1, 4)}))
