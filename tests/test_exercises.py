@@ -16,7 +16,8 @@ from perceiver_lite.position import fourier_position_features, frequency_bands, 
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {name: ROOT / "notebooks" / f"{name}.ipynb" for name in
-             ("01_attention", "02_position_encoding", "03_latent_bottleneck", "04_perceiver", "05_perceiver_io")}
+             ("01_attention", "02_position_encoding", "03_latent_bottleneck", "04_perceiver", "05_perceiver_io",
+              "12_perceiver_ar")}
 
 
 def quietly(check_function, answer):
@@ -311,7 +312,7 @@ def test_notebook_exercise_cells_hold_unsolved_stubs():
             if not calls:
                 continue
             (name,) = calls
-            text = "".join(o.get("text", "") for o in cell["outputs"])
+            text = "".join("".join(o.get("text", "")) for o in cell["outputs"])  # a string or a list of lines
             assert "raise NotImplementedError(" in source and f"def my_{name}(" in source, source
             assert cell["execution_count"] is not None and source.startswith("# NBVAL_CHECK_OUTPUT")
             assert f"· {name}: not attempted yet" in text, f"{notebook}: {text!r}"
