@@ -25,6 +25,10 @@ from .io import PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig, Perceiver
 from .multimodal import MultimodalConfig, MultimodalPerceiver
 from .perceiver import Perceiver, PerceiverConfig, PerceiverEncoder
 from .points import PointNet, PointNetConfig
+from .ar import CausalTransformer, PerceiverAR, PerceiverARConfig
+from .sets import (DeepSets, DeepSetsConfig, PerceiverResampler, ResamplerConfig, SetTransformer,
+                                 SetTransformerConfig)
+from .hip import HiP, HiPConfig
 
 # %% ../notebooks/A2_checkpoints.ipynb #457b978e
 REGISTRY = {}  # model class name → (model class, config dataclass)
@@ -45,7 +49,9 @@ for _model_cls, _config_cls in ((Perceiver, PerceiverConfig), (PerceiverEncoder,
                                 (PerceiverIO, PerceiverIOConfig), (PerceiverIOClassifier, PerceiverIOConfig),
                                 (PerceiverIOMaskedLM, PerceiverIOConfig), (MultimodalPerceiver, MultimodalConfig),
                                 (PointNet, PointNetConfig), (MLPClassifier, MLPClassifierConfig),
-                                (CNNClassifier, CNNClassifierConfig)):
+                                (CNNClassifier, CNNClassifierConfig), (PerceiverAR, PerceiverARConfig),
+                                (CausalTransformer, PerceiverARConfig), (SetTransformer, SetTransformerConfig),
+                                (DeepSets, DeepSetsConfig), (PerceiverResampler, ResamplerConfig), (HiP, HiPConfig)):
     register(_model_cls, _config_cls)
 
 # %% ../notebooks/A2_checkpoints.ipynb #426e564a

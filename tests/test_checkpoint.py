@@ -18,6 +18,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 from perceiver_lite import checkpoint
+from perceiver_lite.ar import CausalTransformer, PerceiverAR, PerceiverARConfig
+from perceiver_lite.hip import HiP, HiPConfig
+from perceiver_lite.sets import (DeepSets, DeepSetsConfig, PerceiverResampler, ResamplerConfig, SetTransformer,
+                                 SetTransformerConfig)
 from perceiver_lite.checkpoint import REGISTRY, config_from_json, config_to_json, load, register, save
 from perceiver_lite.training import CNNClassifier, CNNClassifierConfig, MLPClassifier, MLPClassifierConfig
 from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig, PerceiverIOMaskedLM
@@ -91,6 +95,12 @@ MODELS_UNDER_TEST = {  # every model class of the package: (class, small config,
     "PointNet": (PointNet, PointNetConfig(width=16), (2, 30, 3)),
     "MLPClassifier": (MLPClassifier, MLPClassifierConfig(hidden=16), SEQUENCE),
     "CNNClassifier": (CNNClassifier, CNNClassifierConfig(channels=4), SEQUENCE),
+    "PerceiverAR": (PerceiverAR, PerceiverARConfig(max_context=16, num_latents=4, latent_dim=16), "context"),
+    "CausalTransformer": (CausalTransformer, PerceiverARConfig(max_context=16, num_latents=4, latent_dim=16), "context"),
+    "SetTransformer": (SetTransformer, SetTransformerConfig(dim=16), (2, 7, 4)),
+    "DeepSets": (DeepSets, DeepSetsConfig(width=16), (2, 7, 4)),
+    "PerceiverResampler": (PerceiverResampler, ResamplerConfig(dim=16), (2, 3, 5, 8)),
+    "HiP": (HiP, HiPConfig(input_shape=(64,), num_groups=(4, 1), num_latents=(4, 8), latent_dim=16), (2, 64, 1)),
 }
 
 
@@ -98,6 +108,8 @@ def example_input(kind):
     generator = torch.Generator().manual_seed(0)
     if kind == "bytes":
         return torch.randint(0, 256, (2, 12), generator=generator)
+    if kind == "context":
+        return torch.randint(0, 256, (2, 16), generator=generator)
     if kind == "clips":
         return {"video": torch.randn(2, 8, 3, 3, 16, generator=generator),
                 "audio": torch.randn(2, 16, 16, generator=generator)}
