@@ -9,9 +9,9 @@ notebooks/A6_experiment_runner.ipynb."""
 __all__ = ['NOTEBOOK', 'CACHE', 'NOTE', 'LABELS', 'PERCEIVER_KEYS', 'ABLATION_STEPS', 'SEEDS', 'ABLATION_SEEDS', 'SMALL',
            'SWEEPS', 'SWEPT', 'PAPER', 'repository', 'notebook_path', 'declared_parameters', 'check_parameters',
            'parse_value', 'parse_assignments', 'grid', 'point_name', 'run_point', 'write_csv', 'read_results',
-           'source_digest', 'code_digest', 'point_key', 'cached', 'remember', 'expected_seconds', 'plan', 'cluster',
-           'timed_point', 'sweep', 'summarise', 'plot_sweep', 'join_processes', 'point_settings',
-           'train_across_processes', 'quick', 'report', 'reproduce', 'draw_figures', 'main']
+           'source_digest', 'module_names', 'imported_modules', 'code_digest', 'point_key', 'cached', 'remember',
+           'expected_seconds', 'plan', 'cluster', 'timed_point', 'sweep', 'summarise', 'plot_sweep', 'join_processes',
+           'point_settings', 'train_across_processes', 'quick', 'report', 'reproduce', 'draw_figures', 'main']
 
 # %% ../notebooks/A6_experiment_runner.ipynb #a6impor1
 import ast
@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -153,9 +154,37 @@ def source_digest(paths):
     return digest.hexdigest()
 
 
+def module_names(path):
+    "The package modules named by the imports in `path`: a notebook's code cells (text) or a module (its syntax tree)."
+    if path.suffix == ".ipynb":  # notebook code may hold magics, so it is searched, not parsed
+        code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        return {name for name in re.findall(r"\bperceiver_lite\.(\w+)", code)} | (
+            {"__init__"} if re.search(r"\b(from|import) perceiver_lite\b", code) else set())
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or "").startswith("perceiver_lite")):
+            parts = (node.module or "").split(".")[1 if node.level == 0 else 0:]
+            names |= {parts[0]} if parts and parts[0] else {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("perceiver_lite.")}
+    return names
+
+
+def imported_modules(path):
+    "The package's module files that `path` imports, directly or through the modules it imports (and `__init__`)."
+    package, seen, todo = repository() / "perceiver_lite", {"__init__"}, [Path(path), repository() / "perceiver_lite" / "__init__.py"]
+    while todo:
+        for name in module_names(todo.pop()) - seen:
+            if (package / f"{name}.py").exists():
+                seen.add(name)
+                todo.append(package / f"{name}.py")
+    return sorted(package / f"{name}.py" for name in seen)
+
+
 def code_digest(notebook=None):
-    "The digest of notebook 11 (or `notebook`) and every module of the package."
-    return source_digest([notebook or notebook_path(), *sorted((repository() / "perceiver_lite").glob("*.py"))])
+    "The digest of notebook 11 (or `notebook`) and of the package modules it imports."
+    notebook = notebook or notebook_path()
+    return source_digest([notebook, *imported_modules(notebook)])
 
 
 def point_key(point, digest):
@@ -183,7 +212,9 @@ def expected_seconds(labels, workers):
     for path in sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime) if folder.exists() else []:
         entry = json.loads(path.read_text())
         earlier[entry["label"]] = entry["seconds"]
-    known = sorted(earlier[label] for label in labels if label in earlier)
+    sweeps = {label.split("/")[0] for label in labels}  # a point never run before: the median of its sweep's points
+    known = sorted(earlier[label] for label in labels if label in earlier) or sorted(
+        seconds for label, seconds in earlier.items() if label.split("/")[0] in sweeps)
     if not known:
         return None
     typical = known[len(known) // 2]  # a point never run before is assumed to take the median

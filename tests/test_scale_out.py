@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from perceiver_lite import experiments
-from perceiver_lite.experiments import expected_seconds, plan, point_key, remember, run_point, source_digest
+from perceiver_lite.experiments import expected_seconds, imported_modules, plan, point_key, remember, run_point, source_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEPT = {"model": ["mlp", "cnn"], "seed": [0, 1]}
@@ -105,6 +105,14 @@ def test_cache_keys_and_the_plan(tmp_path, monkeypatch):
     assert expected_seconds(["s/a", "s/b", "s/new"], 1) == 30.0 + 10.0 + 30.0  # a new point: the median (upper) of known
     assert expected_seconds(["s/a", "s/b"], 2) == 20.0
     assert plan("s", 5, 2, 20.0) == "s: 5 points, 2 cached, 3 to run; about 20 s expected from earlier runs"
+    assert expected_seconds(["s/new", "s/newer"], 2) == 30.0 and expected_seconds(["t/new"], 1) is None  # by its sweep
+
+
+def test_a_notebooks_digest_covers_the_modules_it_imports():
+    modules = {path.stem for path in imported_modules(experiments.notebook_path())}
+    print("notebook 11 imports, directly or not:", sorted(modules))
+    assert {"experiments", "training", "perceiver", "attention", "__init__"} <= modules
+    assert "flow" not in modules and "pretrained" not in modules  # the optical flow module cannot stale its records
 
 
 def _free_port():

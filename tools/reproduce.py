@@ -6,9 +6,10 @@ parameters cell — so the parameters cell still shows the test-sized defaults t
 and puts a one-line note after the parameters cell saying which run the outputs come from. Figures
 are drawn with the inline backend so that they are stored in the notebook too.
 
-A notebook whose source, parameters and package code are unchanged since its last stored run is
-skipped (`--force` runs it again): the key is the digest of its cells' sources (outputs and the
-stored-run note excluded), the package's modules and the parameters, kept in build/cache/notebooks/.
+A notebook whose source, parameters and code are unchanged since its last stored run is skipped
+(`--force` runs it again): the key is the digest of its cells' sources (outputs and the stored-run
+note excluded), of the package modules it imports (directly or through other modules), of the
+`results/*.csv` files it names and of the parameters, kept in build/cache/notebooks/.
 Seconds per notebook go to build/reproduce/notebook_times.csv; `--times` merges them with the sweeps'
 (build/reproduce/sweep_times.csv) into results/reproduce_times.csv and prints the table.
 
@@ -19,13 +20,14 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import papermill as pm
 
-from perceiver_lite.experiments import read_results, source_digest, write_csv
+from perceiver_lite.experiments import imported_modules, read_results, source_digest, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS, FIGURES, SCRATCH = ROOT / "notebooks", ROOT / "figures", ROOT / "build" / "reproduce"
@@ -57,8 +59,9 @@ def store(executed, target, params):
 
 
 def run_key(notebook, params):
-    "What decides a stored run: the notebook's source, the package's code and the parameters."
-    code = source_digest([notebook, *sorted((ROOT / "perceiver_lite").glob("*.py"))])
+    "What decides a stored run: the notebook's source, the modules it imports, the results it reads, the parameters."
+    results = sorted({ROOT / "results" / f"{name}.csv" for name in re.findall(r"results/(\w+)\.csv", notebook.read_text())})
+    code = source_digest([notebook, *imported_modules(notebook), *(path for path in results if path.exists())])
     return hashlib.sha256((code + json.dumps(params, sort_keys=True)).encode()).hexdigest()
 
 
