@@ -534,6 +534,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                        'perceiver_lite/position.py'),
                                          'perceiver_lite.position.LearnedPositionEncoding.forward': ( 'position_encoding.html#learnedpositionencoding.forward',
                                                                                                       'perceiver_lite/position.py'),
+                                         'perceiver_lite.position._grid_features': ( 'position_encoding.html#_grid_features',
+                                                                                     'perceiver_lite/position.py'),
                                          'perceiver_lite.position.fourier_channels': ( 'position_encoding.html#fourier_channels',
                                                                                        'perceiver_lite/position.py'),
                                          'perceiver_lite.position.fourier_features': ( 'position_encoding.html#fourier_features',

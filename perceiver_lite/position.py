@@ -55,16 +55,24 @@ def fourier_channels(num_dims, num_bands, concat_pos=True, sine_only=False):
 
 # %% ../notebooks/02_position_encoding.ipynb #30a1638d
 @functools.lru_cache(maxsize=32)
-def fourier_position_features(index_dims: tuple, num_bands: int, max_resolution: tuple, concat_pos=True,
-                              sine_only=False, spacing="linear"):
-    """Fourier features of every point of an `index_dims` grid, row-major: `(M, channels)` float32 on
-    the CPU. Cached per call signature (tuples; all six arguments positional, as the module passes
-    them, share one entry); the result is shared, so callers must not modify it in place."""
+def _grid_features(index_dims, num_bands, max_resolution, concat_pos, sine_only, spacing):
     # Built outside inference mode: a cached inference tensor could never be saved for backward later.
     with torch.inference_mode(False):
         positions = linear_positions(index_dims).reshape(-1, len(index_dims))  # (M, A)
         features = fourier_features(positions, num_bands, max_resolution, concat_pos, sine_only, spacing)
     return features.requires_grad_(False)  # (M, channels)
+
+
+def fourier_position_features(index_dims: tuple, num_bands: int, max_resolution: tuple, concat_pos=True,
+                              sine_only=False, spacing="linear"):
+    """Fourier features of every point of an `index_dims` grid, row-major: `(M, channels)` float32 on
+    the CPU. Cached per grid and settings (tuples); the result is shared, so callers must not modify it
+    in place. While `torch.export` traces, built without the cache."""
+    build = _grid_features.__wrapped__ if torch.compiler.is_exporting() else _grid_features
+    return build(index_dims, num_bands, max_resolution, concat_pos, sine_only, spacing)
+
+
+fourier_position_features.cache_clear, fourier_position_features.cache_info = _grid_features.cache_clear, _grid_features.cache_info
 
 # %% ../notebooks/02_position_encoding.ipynb #73be67a3
 class FourierPositionEncoding(nn.Module):

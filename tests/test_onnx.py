@@ -10,8 +10,9 @@ What can vary in an exported graph, and why:
 
 The door's check that inputs are finite (`checks.check_values`) branches on the tensor's values, which an
 exported graph cannot do (its input contract is its shapes): it skips itself while `torch.export` traces.
-The position-feature cache (`position.fourier_position_features`) would keep the tensors made during a
-trace, which are not real tensors, so it is cleared before and after each export.
+The position-feature cache (`position.fourier_position_features`) is bypassed while `torch.export` traces
+(a tensor made during a trace is a placeholder): the test exports with the cache cold and runs the model
+eagerly afterwards from whatever the cache then holds.
 
 Needs the `export` extra: `pip install -e ".[export]"`."""
 import pytest
@@ -62,13 +63,14 @@ MODELS = {"Perceiver": perceiver, "PerceiverIO": perceiver_io, "converted classi
 def exported(request, tmp_path_factory):
     "(model, exported program, ONNX session, the two inputs), each model traced once for both tests."
     model, dynamic, inputs = MODELS[request.param]()
-    fourier_position_features.cache_clear()
     with torch.no_grad():
+        before = model(inputs[0])
+        fourier_position_features.cache_clear()  # a cold cache: the trace is the first to ask for this grid
         program = torch.export.export(model, (inputs[0],), dynamic_shapes=dynamic)
-        fourier_position_features.cache_clear()
         path = tmp_path_factory.mktemp("onnx") / "model.onnx"
         torch.onnx.export(program, dynamo=True, optimize=False).save(str(path))
-    fourier_position_features.cache_clear()
+        after = model(inputs[0])  # eager again, from the same cache: no placeholder from the traces left in it
+    assert torch.equal(before, after), "the eager model changed after the export"
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: onnxruntime warns about nodes it cannot constant-fold
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -124,3 +124,15 @@ def test_learned_position_encoding():
     assert learned().shape == (300, 16) and learned(7).shape == (7, 16)
     torch.testing.assert_close(learned(7), learned.embeddings[:7])
 
+
+
+def test_an_export_leaves_no_placeholder_in_the_cache():
+    from perceiver_lite.perceiver import Perceiver, PerceiverConfig
+
+    model = Perceiver(PerceiverConfig(input_channels=3, input_shape=(8, 8), num_bands=4, num_latents=8,
+                                      latent_dim=16, num_classes=5)).eval()
+    fourier_position_features.cache_clear()  # cold: the trace is the first to ask for the 8×8 grid
+    with torch.no_grad():
+        torch.export.export(model, (torch.randn(2, 8, 8, 3),))
+    features = fourier_position_features((8, 8), 4, (8, 8))
+    assert type(features) is torch.Tensor, f"the cache kept a {type(features).__name__} made by the trace"
