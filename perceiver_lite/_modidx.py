@@ -333,6 +333,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'perceiver_lite/fast.py')},
             'perceiver_lite.flow': { 'perceiver_lite.flow._check_pair_sizes': ( 'optical_flow.html#_check_pair_sizes',
                                                                                 'perceiver_lite/flow.py'),
+                                     'perceiver_lite.flow.classical_flow': ('optical_flow.html#classical_flow', 'perceiver_lite/flow.py'),
                                      'perceiver_lite.flow.color_wheel': ('optical_flow.html#color_wheel', 'perceiver_lite/flow.py'),
                                      'perceiver_lite.flow.end_point_error': ('optical_flow.html#end_point_error', 'perceiver_lite/flow.py'),
                                      'perceiver_lite.flow.flow_field': ('optical_flow.html#flow_field', 'perceiver_lite/flow.py'),

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from perceiver_lite.flow import (FLOW_IMAGES, FLOW_KINDS, color_wheel, end_point_error, flow_field, flow_pairs,
-                                 flow_to_color, frame_patches, gray_image, normalise_frames)
+from perceiver_lite.flow import (FLOW_IMAGES, FLOW_KINDS, classical_flow, color_wheel, end_point_error, flow_field,
+                                 flow_pairs, flow_to_color, frame_patches, gray_image, normalise_frames)
 from perceiver_lite.text_data import (MASK_ID, STDLIB_MODULES, WHITESPACE, byte_windows, docstring_corpus, is_held_out,
                                       mask_words, masked_positions)
 
@@ -123,6 +123,20 @@ def test_flow_maps_frame1_to_frame2(images, kind):
     assert inside[:, 3:-3, 3:-3].all()  # interior pixels always land inside the crop
     torch.testing.assert_close(warped[inside], frames[:, 0][inside], atol=1e-5, rtol=0)
     assert not torch.allclose(frames[:, 0], frames[:, 1])  # the frames do differ
+
+
+def test_classical_flow_follows_the_pairs_convention(images):
+    frames, flow = flow_pairs(images, 6, 24, "shift", 1.5, torch.Generator().manual_seed(1))
+    for method in ("ilk", "tvl1"):
+        estimate = classical_flow(frames, method)
+        assert estimate.shape == flow.shape and estimate.dtype == torch.float32
+        right, negated = float(end_point_error(estimate, flow)), float(end_point_error(-estimate, flow))
+        zero = float(end_point_error(torch.zeros_like(flow), flow))
+        assert right < 0.5 * zero and right < negated, (method, right, negated, zero)
+    with pytest.raises(ValueError, match="method must be"):
+        classical_flow(frames, "farneback")
+    with pytest.raises(ValueError, match=r"\(B, 2, H, W\)"):
+        classical_flow(frames[:, :1], "ilk")
 
 
 def test_shift_is_global_and_pairs_deterministic(images):
