@@ -223,7 +223,8 @@ def expected_seconds(labels, workers):
 def plan(name, total, cached_count, seconds):
     "The line a sweep prints before it starts."
     eta = f"about {seconds:.0f} s expected from earlier runs" if seconds is not None else "no earlier run to time it by"
-    return f"{name}: {total} points, {cached_count} cached, {total - cached_count} to run; {eta}"
+    return f"{name}: {total} points, {cached_count} cached, {total - cached_count} to run" + (
+        f"; {eta}" if total > cached_count else "")
 
 # %% ../notebooks/A6_experiment_runner.ipynb #a6clus01
 @contextlib.contextmanager

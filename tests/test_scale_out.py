@@ -105,6 +105,7 @@ def test_cache_keys_and_the_plan(tmp_path, monkeypatch):
     assert expected_seconds(["s/a", "s/b", "s/new"], 1) == 30.0 + 10.0 + 30.0  # a new point: the median (upper) of known
     assert expected_seconds(["s/a", "s/b"], 2) == 20.0
     assert plan("s", 5, 2, 20.0) == "s: 5 points, 2 cached, 3 to run; about 20 s expected from earlier runs"
+    assert plan("s", 4, 4, None) == "s: 4 points, 4 cached, 0 to run"  # no estimate when nothing runs
     assert expected_seconds(["s/new", "s/newer"], 2) == 30.0 and expected_seconds(["t/new"], 1) is None  # by its sweep
 
 
