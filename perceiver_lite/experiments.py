@@ -172,7 +172,8 @@ def module_names(path):
 
 def imported_modules(path):
     "The package's module files that `path` imports, directly or through the modules it imports (and `__init__`)."
-    package, seen, todo = repository() / "perceiver_lite", {"__init__"}, [Path(path), repository() / "perceiver_lite" / "__init__.py"]
+    package = repository() / "perceiver_lite"
+    seen, todo = {"__init__"}, [Path(path), package / "__init__.py"]
     while todo:
         for name in module_names(todo.pop()) - seen:
             if (package / f"{name}.py").exists():

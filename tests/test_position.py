@@ -125,7 +125,6 @@ def test_learned_position_encoding():
     torch.testing.assert_close(learned(7), learned.embeddings[:7])
 
 
-
 def test_an_export_leaves_no_placeholder_in_the_cache():
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from perceiver_lite import experiments
-from perceiver_lite.experiments import expected_seconds, imported_modules, plan, point_key, remember, run_point, source_digest
+from perceiver_lite.experiments import (expected_seconds, imported_modules, plan, point_key, remember, run_point,
+                                        source_digest)
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEPT = {"model": ["mlp", "cnn"], "seed": [0, 1]}

@@ -27,12 +27,11 @@ from pathlib import Path
 
 import papermill as pm
 
-from perceiver_lite.experiments import imported_modules, read_results, source_digest, write_csv
+from perceiver_lite.experiments import NOTE, imported_modules, read_results, source_digest, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS, FIGURES, SCRATCH = ROOT / "notebooks", ROOT / "figures", ROOT / "build" / "reproduce"
 CACHE = ROOT / "build" / "cache" / "notebooks"
-NOTE = "*Stored outputs:"
 
 
 def parameters_of(notebook):
