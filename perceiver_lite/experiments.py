@@ -427,7 +427,8 @@ SWEEPS = {  # name: (swept values, fixed values)
     "resolution": ({"max_resolution": [5.0, 10.0, 20.0, 40.0, 80.0], "seed": ABLATION_SEEDS},
                    {"steps": ABLATION_STEPS, **SMALL}),
 }
-SWEPT = {"shift": {"max_shift": [0, 5, 20], "model": ["mlp", "cnn", "perceiver"]}}  # run by hand, see README
+SWEPT = {"shift": {"max_shift": [0, 5, 20], "model": ["mlp", "cnn", "perceiver"]},  # run by hand, see README
+         "weight_decay": {"weight_decay": [0.2, 0.5]}}
 PAPER = {"logistic": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91}  # MNIST-1D paper, test accuracy
 
 
