@@ -152,4 +152,5 @@ def test_figures_have_ticks_at_the_swept_values(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "repository", lambda: ROOT)
     written = experiments.draw_figures(tmp_path)
     assert {path.name for path in written} == {f"11_{name}.png" for name in
-                                                ("shuffle", "latents", "cross_attends", "bands", "resolution", "shift")}
+                                                ("shuffle", "latents", "cross_attends", "bands", "resolution", "shift",
+                                                 "weight_decay")}
