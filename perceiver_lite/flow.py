@@ -32,7 +32,7 @@ def gray_image(name, downscale=2):
     return F.avg_pool2d(image, downscale)[0, 0]  # (H / downscale, W / downscale)
 
 # %% ../notebooks/07_optical_flow.ipynb #2fe26a4d
-FLOW_KINDS = ("shift", "affine", "smooth")
+FLOW_KINDS = ("shift", "affine", "smooth", "affine+smooth")
 
 
 def flow_field(kind, size, max_displacement, generator=None):
@@ -42,16 +42,15 @@ def flow_field(kind, size, max_displacement, generator=None):
     if size < 1 or not max_displacement >= 0:
         raise ValueError(f"size must be ≥ 1 and max_displacement ≥ 0, got {size} and {max_displacement}")
     uniform = lambda *shape: 2 * torch.rand(*shape, generator=generator) - 1  # in [-1, 1)
-    if kind == "shift":
-        flow = uniform(2, 1, 1).expand(2, size, size)  # (2, H, W)
-    elif kind == "affine":
+    flow = uniform(2, 1, 1).expand(2, size, size) if kind == "shift" else torch.zeros(2, size, size)  # (2, H, W)
+    if "affine" in kind:
         axis = torch.linspace(-1, 1, size)
         grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"))  # (2, H, W): x then y, in [-1, 1]
         matrix, shift = 0.5 * uniform(2, 2), 0.5 * uniform(2, 1, 1)
-        flow = torch.einsum("ij,jhw->ihw", matrix, grid) + shift  # (2, H, W)
-    else:
+        flow = flow + torch.einsum("ij,jhw->ihw", matrix, grid) + shift  # (2, H, W)
+    if "smooth" in kind:
         coarse = uniform(1, 2, 3, 3)  # (1, 2, 3, 3)
-        flow = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)[0]  # (2, H, W)
+        flow = flow + F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)[0]  # (2, H, W)
     return max_displacement * flow / flow.abs().max().clamp(min=1.0)  # (2, H, W)
 
 # %% ../notebooks/07_optical_flow.ipynb #504980ab
