@@ -36,6 +36,7 @@ experiments: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/compare.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/augment_cost.py
 
 docs: $(STAMP)
 	$(BIN)/python tools/build_docs.py

@@ -703,6 +703,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                          'perceiver_lite.training.circular_shift': ( 'experiments.html#circular_shift',
                                                                                      'perceiver_lite/training.py'),
                                          'perceiver_lite.training.evaluate': ('experiments.html#evaluate', 'perceiver_lite/training.py'),
+                                         'perceiver_lite.training.jitter': ('experiments.html#jitter', 'perceiver_lite/training.py'),
                                          'perceiver_lite.training.load_mnist1d': ( 'experiments.html#load_mnist1d',
                                                                                    'perceiver_lite/training.py'),
                                          'perceiver_lite.training.seed_everything': ( 'experiments.html#seed_everything',

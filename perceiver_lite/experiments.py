@@ -306,7 +306,8 @@ def summarise(records, by):
 # %% ../notebooks/A6_experiment_runner.ipynb #62ae98a2
 LABELS = {"num_latents": "latents N", "num_cross_attends": "cross-attends (reads of the input)",
           "num_bands": "Fourier bands K", "max_resolution": "maximum resolution μ (samples)",
-          "max_shift": "maximum circular shift (samples)", "model": "model", "share_weights": "shared weights"}
+          "max_shift": "maximum circular shift (samples)", "model": "model", "share_weights": "shared weights",
+          "max_scale": "amplitude scaling (±)", "noise": "added noise (standard deviation)"}
 
 
 def _label(name):
@@ -405,7 +406,8 @@ def train_across_processes(point, out=None):
     shared = DistributedDataParallel(model) if world > 1 else model
     history = train(shared, data, s["steps"], s["lr"], s["batch_size"] * world, s["weight_decay"],
                     s["label_smoothing"], s["warmup"], s["max_shift"], s["seed"],
-                    shard=slice(rank * s["batch_size"], (rank + 1) * s["batch_size"]))
+                    shard=slice(rank * s["batch_size"], (rank + 1) * s["batch_size"]),
+                    max_scale=s["max_scale"], noise=s["noise"])
     if rank == 0 and out:
         save_file({name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}, str(out))
     if world > 1:
@@ -428,7 +430,7 @@ SWEEPS = {  # name: (swept values, fixed values)
                    {"steps": ABLATION_STEPS, **SMALL}),
 }
 SWEPT = {"shift": {"max_shift": [0, 5, 20], "model": ["mlp", "cnn", "perceiver"]},  # run by hand, see README
-         "weight_decay": {"weight_decay": [0.2, 0.5]}}
+         "weight_decay": {"weight_decay": [0.2, 0.5]}, "augment": {"noise": [0.0, 0.2], "max_scale": [0.0, 0.2]}}
 PAPER = {"logistic": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91}  # MNIST-1D paper, test accuracy
 
 
@@ -441,10 +443,10 @@ def quick(swept, fixed):
 def report(name, records, swept):
     "Print a sweep's summary: mean ± std of the test accuracy over seeds, parameters and seconds."
     by = [name for name in swept if name != "seed"]
-    print(f"\n{name}: " + " × ".join(by))
+    print(f"\n{name}: " + (" × ".join(by) or "seeds"))
     for key, (mean, std, runs, params, seconds) in summarise(records, by).items():
         label = ", ".join(f"{n}={v}" for n, v in zip(by, key))
-        paper = PAPER.get(key[0]) if by[0] == "model" and not any(k is True for k in key[1:]) else None
+        paper = PAPER.get(key[0]) if by and by[0] == "model" and not any(k is True for k in key[1:]) else None
         print(f"  {label:<40} {mean:6.1%} ± {std:4.1%} (n={runs})  {params:8,.0f} params  "
               f"{seconds:6.1f} s" + (f"  paper {paper:.0%}" if paper else ""))
 
@@ -529,7 +531,8 @@ def _command(args):
         raise ValueError("a sweep needs at least one --param name=v1,v2,...")
     records, failures = sweep(args.name, swept, fixed, args.workers, scheduler=args.scheduler, force=args.force)
     if records and not failures:
-        plot_sweep(records, swept, repository() / "figures" / f"11_{args.name}.png")
+        if any(name != "seed" for name in swept):  # a sweep over seeds alone has no axis to draw
+            plot_sweep(records, swept, repository() / "figures" / f"11_{args.name}.png")
         report(args.name, records, swept)
     return len(failures)
 

@@ -7,7 +7,7 @@ of a sweep. Derived in notebooks/11_experiments.ipynb."""
 # %% auto #0
 __all__ = ['TABLE_STEPS', 'DATASETS', 'MODEL_KINDS', 'seed_everything', 'load_mnist1d', 'MLPClassifierConfig', 'MLPClassifier',
            'CNNClassifierConfig', 'CNNClassifier', 'build_model', 'Shuffled', 'warmup_cosine', 'circular_shift',
-           'evaluate', 'train']
+           'jitter', 'evaluate', 'train']
 
 # %% ../notebooks/11_experiments.ipynb #71e20d00
 import math
@@ -158,6 +158,15 @@ def circular_shift(inputs, max_shift, generator=None):
     index = (torch.arange(length) - shifts) % length  # (B, M): where each output sample comes from
     return inputs.gather(1, index[..., None].expand(-1, -1, channels))  # (B, M, C)
 
+
+def jitter(inputs, max_scale=0.0, noise=0.0, generator=None):
+    "Each sequence of `inputs` `(B, M, C)` times its own factor in [1 - max_scale, 1 + max_scale], plus N(0, noise²)."
+    if max_scale > 0:
+        inputs = inputs * (1 + max_scale * (2 * torch.rand(len(inputs), 1, 1, generator=generator) - 1))
+    if noise > 0:
+        inputs = inputs + noise * torch.randn(inputs.shape, generator=generator)
+    return inputs  # (B, M, C)
+
 # %% ../notebooks/11_experiments.ipynb #4e88aac1
 @torch.no_grad()
 def evaluate(model, inputs, labels, batch=500):
@@ -171,7 +180,7 @@ def evaluate(model, inputs, labels, batch=500):
 
 # %% ../notebooks/11_experiments.ipynb #7d7de39a
 def train(model, data, steps, lr=3e-3, batch_size=128, weight_decay=0.05, label_smoothing=0.1, warmup=0.05,
-          max_shift=0, seed=0, evals=10, progress=False, shard=slice(None)):
+          max_shift=0, seed=0, evals=10, progress=False, shard=slice(None), max_scale=0.0, noise=0.0):
     """Train `model` on `data` (see `load_mnist1d`); returns `[(step, batch loss, test accuracy), ...]`.
     `shard` picks this process's rows of every batch when several processes train together (appendix A6)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -179,7 +188,8 @@ def train(model, data, steps, lr=3e-3, batch_size=128, weight_decay=0.05, label_
     generator, history, device = torch.Generator().manual_seed(seed), [], next(model.parameters()).device
     for step in tqdm(range(steps), disable=not progress, desc="training"):
         batch = torch.randint(0, len(data["train_x"]), (batch_size,), generator=generator)
-        inputs = circular_shift(data["train_x"][batch], max_shift, generator)[shard].to(device)  # (B, M, C)
+        inputs = jitter(circular_shift(data["train_x"][batch], max_shift, generator), max_scale, noise, generator)
+        inputs = inputs[shard].to(device)  # (B, M, C)
         labels = data["train_y"][batch][shard].to(device)
         loss = nn.functional.cross_entropy(model(inputs), labels, label_smoothing=label_smoothing)
         optimizer.zero_grad()

@@ -15,7 +15,7 @@ from perceiver_lite import experiments
 from perceiver_lite.experiments import (check_parameters, declared_parameters, grid, parse_assignments, read_results,
                                         run_point, write_csv)
 from perceiver_lite.training import (MODEL_KINDS, CNNClassifier, CNNClassifierConfig, MLPClassifier, MLPClassifierConfig,
-                                     Shuffled, build_model, circular_shift)
+                                     Shuffled, build_model, circular_shift, jitter)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"model": "perceiver", "num_latents": 4, "latent_dim": 16, "num_bands": 4, "steps": 5}
@@ -74,6 +74,18 @@ def test_circular_shift_rolls_each_sequence():
     for row in rolled[..., 0]:
         shift = int(row[0]) and 40 - int(row[0])
         assert torch.equal(row, torch.roll(inputs[0, :, 0], shift))
+
+
+def test_jitter_scales_each_sequence_within_bounds_and_is_free_when_off():
+    inputs = torch.ones(64, 40, 1)
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    assert jitter(inputs, 0.0, 0.0, generator) is inputs and torch.equal(generator.get_state(), state)  # no draws
+    scaled = jitter(inputs, 0.2, 0.0, generator)[..., 0]  # (64, 40): one factor per sequence
+    assert torch.equal(scaled, scaled[:, :1].expand(-1, 40))
+    assert 0.8 <= scaled.min() < 0.9 and 1.1 < scaled.max() <= 1.2
+    noisy = jitter(inputs, 0.0, 0.5, generator) - inputs
+    assert abs(noisy.std().item() - 0.5) < 0.05 and abs(noisy.mean().item()) < 0.05
 
 
 def test_parameters_are_checked_and_typed():
@@ -153,4 +165,11 @@ def test_figures_have_ticks_at_the_swept_values(tmp_path, monkeypatch):
     written = experiments.draw_figures(tmp_path)
     assert {path.name for path in written} == {f"11_{name}.png" for name in
                                                 ("shuffle", "latents", "cross_attends", "bands", "resolution", "shift",
-                                                 "weight_decay")}
+                                                 "weight_decay", "augment")}
+
+
+def test_a_sweep_over_seeds_alone_is_reported(capsys):
+    records = read_results(ROOT / "results" / "augment_seeds.csv")
+    experiments.report("augment_seeds", records, {"seed": [1, 2]})
+    out = capsys.readouterr().out
+    assert "augment_seeds: seeds" in out and f"(n={len(records)})" in out
