@@ -36,6 +36,8 @@ def module_docstrings(name):
     module = importlib.import_module(name)
     with warnings.catch_warnings():  # looking at deprecated aliases (typing.io) warns; reading them is harmless
         warnings.simplefilter("ignore", DeprecationWarning)
+        # the objects as they are now: a package that replaces one when imported drops its docstring (torch
+        # replaces inspect.getfile; bokeh, which Dask's dashboard imports, replaces warnings.formatwarning)
         objects = [module] + [obj for attr, obj in sorted(vars(module).items()) if not attr.startswith("_")
                               and (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == name]
         # __doc__ itself, not inspect.getdoc: getdoc would repeat a base class's docstring for every subclass

@@ -37,12 +37,21 @@ def test_split_is_by_module_and_stable():
 
 
 def test_corpus_deterministic_across_processes(corpus):
+    """The same bytes in this process on every call and in fresh interpreters whatever their hash seed. Fresh
+    interpreters are compared with each other, not with this process: a package imported earlier here by another
+    test (bokeh, through Dask's dashboard) replaces warnings.formatwarning, which drops its docstring."""
     assert docstring_corpus("train") == corpus
     code = "import zlib; from perceiver_lite.text_data import docstring_corpus; print(zlib.crc32(docstring_corpus('train')))"
-    for hash_seed in ("1", "2"):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={"PYTHONHASHSEED": hash_seed, "PATH": ""}).stdout
-        assert int(out) == zlib.crc32(corpus)
+    checksums = [int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    env={"PYTHONHASHSEED": hash_seed, "PATH": ""}).stdout) for hash_seed in ("1", "2")]
+    assert checksums[0] == checksums[1], checksums
+
+
+def test_corpus_loses_a_docstring_a_package_replaces():
+    code = ("import sys, warnings; from perceiver_lite.text_data import module_docstrings; before = module_docstrings('warnings');"
+            " warnings.formatwarning = lambda *args: ''; print(len(before) - len(module_docstrings('warnings')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""}).stdout
+    assert int(out) == 1  # the replaced function's docstring is gone, as the comment in module_docstrings says
 
 
 def test_corpus_splits_disjoint(corpus):
