@@ -613,6 +613,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                    'perceiver_lite/pretrained.py'),
                                            'perceiver_lite.pretrained.PerceiverIOFlow.forward': ( 'a9_pretrained_architectures.html#perceiverioflow.forward',
                                                                                                   'perceiver_lite/pretrained.py'),
+                                           'perceiver_lite.pretrained.PerceiverIOFlow.queries': ( 'a9_pretrained_architectures.html#perceiverioflow.queries',
+                                                                                                  'perceiver_lite/pretrained.py'),
                                            'perceiver_lite.pretrained.StemClassifier': ( 'a9_pretrained_architectures.html#stemclassifier',
                                                                                          'perceiver_lite/pretrained.py'),
                                            'perceiver_lite.pretrained.StemClassifier.__init__': ( 'a9_pretrained_architectures.html#stemclassifier.__init__',

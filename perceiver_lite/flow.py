@@ -125,12 +125,12 @@ def color_wheel(size=64):
 
 # %% ../notebooks/07_optical_flow.ipynb #6ba9ea8e
 def frame_patches(frames, patch_size=3):
-    "Frames `(B, F, H, W)` → each pixel's `patch_size`² patch in every frame, channels-last `(B, H, W, F·k²)`."
+    "Frames `(B, F, H, W)` → each pixel's `patch_size`² patch in every frame `(B, F, k², H, W)`, as `PerceiverIOFlow` reads them."
     if frames.dim() != 4 or patch_size < 1 or patch_size % 2 == 0:
         raise ValueError(f"frames must be (B, F, H, W) and patch_size odd, got {tuple(frames.shape)} and {patch_size}")
-    batch, _, height, width = frames.shape
-    patches = F.unfold(frames, patch_size, padding=patch_size // 2)  # (B, F·k², H·W)
-    return patches.transpose(1, 2).reshape(batch, height, width, -1)  # (B, H, W, F·k²)
+    batch, count, height, width = frames.shape
+    patches = F.unfold(frames, patch_size, padding=patch_size // 2)  # (B, F·k², H·W), frame-major
+    return patches.view(batch, count, patch_size ** 2, height, width)  # (B, F, k², H, W)
 
 
 def normalise_frames(frames):

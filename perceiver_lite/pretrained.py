@@ -175,8 +175,12 @@ class PerceiverIOFlow(nn.Module):
         check_tensor(patches, "patches", (None, c.frames, c.patch_channels, None, None), self.encoder.latents.dtype)
         array = self.adapter(patches)  # (B, M, C), M = H·W
         latents, _ = self.encoder(array)  # (B, N, D)
-        flow, _ = self.decoder(array, latents)  # (B, M, 2): the queries are the inputs themselves
+        flow, _ = self.decoder(self.queries(array), latents)  # (B, M, 2)
         return (flow / c.rescale).reshape(*patches.shape[:1], *patches.shape[3:], -1)  # (B, H, W, 2)
+
+    def queries(self, array):
+        "The decoder's queries `(B, M, E)` from the input array `(B, M, C)`: the inputs themselves, as in [IO §4.2]."
+        return array
 
 # %% ../notebooks/A9_pretrained_architectures.ipynb #2359efb7
 @dataclass

@@ -221,9 +221,10 @@ def test_flow_to_color():
 def test_frame_patches():
     frames = torch.randn(2, 2, 5, 6)
     patches = frame_patches(frames)
-    assert patches.shape == (2, 5, 6, 18)
-    torch.testing.assert_close(patches[..., 4], frames[:, 0])  # centre of the first frame's 3×3 patch
-    torch.testing.assert_close(patches[..., 9 + 4], frames[:, 1])
+    assert patches.shape == (2, 2, 9, 5, 6)
+    torch.testing.assert_close(patches[:, :, 4], frames)  # the centre of each frame's 3×3 patch is the pixel
+    torch.testing.assert_close(patches[:, 1, 5, :, :-1], frames[:, 1, :, 1:])  # right of centre: the next column
+    assert patches[:, 0, 5, :, -1].eq(0).all()  # beyond the right edge: zero padding
     normalised = normalise_frames(frames)
     torch.testing.assert_close(normalised.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="got"):
