@@ -14,15 +14,14 @@ import time
 
 import torch
 
-from perceiver_lite.experiments import PERCEIVER_KEYS, point_settings
-from perceiver_lite.training import build_model, load_mnist1d, seed_everything, train
+from perceiver_lite.experiments import point_model, point_settings
+from perceiver_lite.training import load_mnist1d, seed_everything, train
 
 
 def seconds(data, s, steps, max_scale, noise):
     "Wall seconds of `steps` training steps of the table's Perceiver at notebook 11's defaults `s`."
     seed_everything(s["seed"])
-    config = {key: s[key] for key in PERCEIVER_KEYS} | {"max_resolution": (s["max_resolution"],)}
-    model = build_model("perceiver", **config)
+    model = point_model(s)
     start = time.perf_counter()
     train(model, data, steps, s["lr"], s["batch_size"], s["weight_decay"], s["label_smoothing"], s["warmup"],
           s["max_shift"], s["seed"], evals=1, max_scale=max_scale, noise=noise)
@@ -37,7 +36,7 @@ def main(argv=None):
     parser.add_argument("--max-scale", type=float, default=0.2)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    data, settings = load_mnist1d(), point_settings({})
+    data, settings = load_mnist1d(), point_settings({"model": "perceiver"})
     runs = {"recipe": [], "recipe + scaling + noise": []}
     for repeat in range(args.repeats):
         order = list(runs) if repeat % 2 == 0 else list(runs)[::-1]

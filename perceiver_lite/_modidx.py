@@ -282,6 +282,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'perceiver_lite/experiments.py'),
                                             'perceiver_lite.experiments.point_key': ( 'a6_experiment_runner.html#point_key',
                                                                                       'perceiver_lite/experiments.py'),
+                                            'perceiver_lite.experiments.point_model': ( 'a6_experiment_runner.html#point_model',
+                                                                                        'perceiver_lite/experiments.py'),
                                             'perceiver_lite.experiments.point_name': ( 'a6_experiment_runner.html#point_name',
                                                                                        'perceiver_lite/experiments.py'),
                                             'perceiver_lite.experiments.point_settings': ( 'a6_experiment_runner.html#point_settings',

@@ -11,7 +11,8 @@ __all__ = ['NOTEBOOK', 'CACHE', 'NOTE', 'LABELS', 'PERCEIVER_KEYS', 'ABLATION_ST
            'parse_value', 'parse_assignments', 'grid', 'point_name', 'run_point', 'write_csv', 'read_results',
            'source_digest', 'module_names', 'imported_modules', 'code_digest', 'point_key', 'cached', 'remember',
            'expected_seconds', 'plan', 'cluster', 'timed_point', 'sweep', 'summarise', 'plot_sweep', 'join_processes',
-           'point_settings', 'train_across_processes', 'quick', 'report', 'reproduce', 'draw_figures', 'main']
+           'point_settings', 'point_model', 'train_across_processes', 'quick', 'report', 'reproduce', 'draw_figures',
+           'main']
 
 # %% ../notebooks/A6_experiment_runner.ipynb #a6impor1
 import ast
@@ -387,6 +388,14 @@ def point_settings(point, declared=None):
     settings["steps"] = settings["steps"] or (60 if settings["quick"] else TABLE_STEPS)  # as notebook 11 does
     return settings
 
+
+def point_model(settings):
+    "A fresh model of notebook 11's kind and configuration at `settings` (from `point_settings`)."
+    from .training import build_model
+
+    config = {key: settings[key] for key in PERCEIVER_KEYS} | {"max_resolution": (settings["max_resolution"],)}
+    return build_model(settings["model"], **(config if settings["model"] == "perceiver" else {}))
+
 # %% ../notebooks/A6_experiment_runner.ipynb #a6ddp002
 def train_across_processes(point, out=None):
     """Train notebook 11's model at `point` here, or in each of torchrun's processes with DistributedDataParallel
@@ -394,15 +403,14 @@ def train_across_processes(point, out=None):
     from safetensors.torch import save_file
     from torch.nn.parallel import DistributedDataParallel
 
-    from .training import build_model, load_mnist1d, seed_everything, train
+    from .training import load_mnist1d, seed_everything, train
 
     rank, world = join_processes()
     s = point_settings(point)
     seed_everything(s["seed"])  # then the data, then the model: notebook 11's order
     data = load_mnist1d()
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
-    config = {key: s[key] for key in PERCEIVER_KEYS} | {"max_resolution": (s["max_resolution"],)}
-    model = build_model(s["model"], **(config if s["model"] == "perceiver" else {})).to(device)
+    model = point_model(s).to(device)
     shared = DistributedDataParallel(model) if world > 1 else model
     history = train(shared, data, s["steps"], s["lr"], s["batch_size"] * world, s["weight_decay"],
                     s["label_smoothing"], s["warmup"], s["max_shift"], s["seed"],

@@ -88,6 +88,13 @@ def test_jitter_scales_each_sequence_within_bounds_and_is_free_when_off():
     assert abs(noisy.std().item() - 0.5) < 0.05 and abs(noisy.mean().item()) < 0.05
 
 
+def test_point_model_builds_the_kind_and_configuration_of_the_point():
+    perceiver = experiments.point_model(experiments.point_settings(TINY))
+    assert perceiver.config.num_latents == 4 and perceiver.config.latent_dim == 16 and perceiver.config.num_bands == 4
+    assert perceiver.config.max_resolution == (experiments.point_settings({})["max_resolution"],)
+    assert isinstance(experiments.point_model(experiments.point_settings({"model": "cnn"})), CNNClassifier)
+
+
 def test_parameters_are_checked_and_typed():
     declared = declared_parameters()
     assert parse_assignments(["num_latents=8,16", "shuffle=True", "lr=0.01"], declared, many=True) == {
