@@ -48,7 +48,7 @@ def test_corpus_deterministic_across_processes(corpus):
 
 
 def test_corpus_loses_a_docstring_a_package_replaces():
-    code = ("import sys, warnings; from perceiver_lite.text_data import module_docstrings; before = module_docstrings('warnings');"
+    code = ("import warnings; from perceiver_lite.text_data import module_docstrings; before = module_docstrings('warnings');"
             " warnings.formatwarning = lambda *args: ''; print(len(before) - len(module_docstrings('warnings')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""}).stdout
     assert int(out) == 1  # the replaced function's docstring is gone, as the comment in module_docstrings says
