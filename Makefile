@@ -18,7 +18,7 @@ export: $(STAMP)
 test: $(STAMP)
 	bash tools/install_chromium.sh || echo "Chromium unavailable: the browser test skips here (and fails under CI=true)"
 	$(BIN)/python tools/check_export.py
-	MPLBACKEND=agg $(BIN)/python -m pytest tests notebooks \
+	PERCEIVER_LITE_TEST_SIZE=1 MPLBACKEND=agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 		--nbval-sanitize-with tools/nbval_sanitize.cfg -p no:cacheprovider
 

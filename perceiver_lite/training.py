@@ -23,7 +23,7 @@ from .checks import check_tensor
 from .perceiver import Perceiver, PerceiverConfig, count_parameters
 
 # %% ../notebooks/11_experiments.ipynb #66cdfd82
-TABLE_STEPS = 8000  # the table's training length (quick=False)
+TABLE_STEPS = 8000  # the table's training length (notebook 11's default steps)
 
 
 def seed_everything(seed):

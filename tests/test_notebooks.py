@@ -1,5 +1,8 @@
-"""Notebook hygiene: the notebook tests must never silently check nothing."""
+"""Notebook hygiene: the notebook tests must never silently check nothing, and a notebook's defaults are
+the run its stored outputs show."""
+import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +77,48 @@ def test_papermill_sees_every_parameter(path):
         return
     source = "".join(tagged[0]["source"])
     declared = [line.split(":")[0].split("=")[0].strip() for line in source.splitlines()
-                if line.strip() and not line.startswith((" ", "#"))]
+                if line.strip() and not line.startswith((" ", "#", "from ", "import "))]
     seen = [p.name for p in PythonTranslator.inspect({"source": source})]
     assert seen == declared, f"{path.name}: papermill parses {seen} from a cell declaring {declared}"
+
+
+NOT_THE_RUN = {"save_figures", "figures_dir", "results_dir", "progress"}  # where outputs go, not what is run
+
+
+def stored_parameters(notebook):
+    "The parameters `make reproduce` passed besides the defaults, read from the stored-run note; None if no note."
+    notes = [cell for cell in notebook["cells"]
+             if cell["cell_type"] == "markdown" and "".join(cell["source"]).startswith("*Stored outputs:")]
+    if not notes:
+        return None
+    passed = re.search(r"`make reproduce`(?:, with its defaults)?(?: \(([^)]*)\))?", "".join(notes[0]["source"]))
+    pairs = re.findall(r"(\w+)=(.+?)(?=, \w+=|$)", (passed.group(1) or "") if passed else "")
+    return {name: ast.literal_eval(value) for name, value in pairs}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_defaults_are_the_stored_run(path, monkeypatch):
+    "A reader who runs a notebook as it opens gets the run its stored outputs (and prose) describe."
+    notebook = load(path)
+    tagged = [c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        return
+    passed = stored_parameters(notebook)
+    assert passed is not None, f"{path.name} has a parameters cell but no note saying which run it stores"
+    monkeypatch.delenv("PERCEIVER_LITE_TEST_SIZE", raising=False)
+    defaults = {}
+    exec("".join(tagged[0]["source"]), defaults)
+    differing = {name: value for name, value in passed.items()
+                 if name not in NOT_THE_RUN and defaults.get(name, "(undeclared)") != value}
+    assert not differing, (f"{path.name}: its stored run was made with {differing}, but its defaults are "
+                           f"{ {name: defaults.get(name, '(undeclared)') for name in differing} }")
+
+
+def test_test_size_shrinks_the_runs(monkeypatch):
+    "Under make test (PERCEIVER_LITE_TEST_SIZE=1) a sized parameter takes its second value."
+    from perceiver_lite.experiments import TEST_SIZE, sized
+
+    monkeypatch.setenv(TEST_SIZE, "1")
+    assert sized(2000, 60) == 60
+    monkeypatch.setenv(TEST_SIZE, "0")
+    assert sized(2000, 60) == 2000

@@ -1,10 +1,16 @@
 """Execute every notebook top to bottom at full size with papermill, rewrite figures/, and store the
 executed notebooks back into notebooks/ so that what a reader opens is the full-size run.
 
-Executed copies first go to build/reproduce/ (scratch). Storing one back drops papermill's injected
-parameters cell — so the parameters cell still shows the test-sized defaults that `make test` runs —
-and puts a one-line note after the parameters cell saying which run the outputs come from. Figures
-are drawn with the inline backend so that they are stored in the notebook too.
+A notebook's defaults are the run its prose describes, so a notebook runs here with its defaults; only
+where figures and results go is passed (`save_figures`, `figures_dir`, `results_dir`: results land in
+results/, where the prose quotes them). Executed copies first go to build/reproduce/ (scratch). Storing
+one back drops papermill's injected parameters cell and puts a one-line note after the parameters cell
+saying which run the outputs come from. Figures are drawn with the inline backend so that they are
+stored in the notebook too.
+
+`--quick` is a smoke run: PERCEIVER_LITE_TEST_SIZE=1 makes every notebook take its test size (the
+second value of each `sized(full, test)` parameter), nothing is stored back, and figures and results go
+under build/reproduce/, so nothing committed is overwritten by test-sized numbers.
 
 A notebook whose source, parameters and code are unchanged since its last stored run is skipped
 (`--force` runs it again): the key is the digest of its cells' sources (outputs and the stored-run
@@ -27,7 +33,7 @@ from pathlib import Path
 
 import papermill as pm
 
-from perceiver_lite.experiments import NOTE, imported_modules, read_results, source_digest, write_csv
+from perceiver_lite.experiments import NOTE, TEST_SIZE, imported_modules, read_results, source_digest, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS, FIGURES, SCRATCH = ROOT / "notebooks", ROOT / "figures", ROOT / "build" / "reproduce"
@@ -48,13 +54,18 @@ def store(executed, target, params):
     notebook["metadata"].pop("papermill", None)
     cells = [c for c in cells if not (c["cell_type"] == "markdown" and "".join(c["source"]).startswith(NOTE))]
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
-    shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if not k.endswith("_dir")) or "its defaults"
-    note = {"cell_type": "markdown", "id": "stored-run", "metadata": {},
-            "source": [f"{NOTE} this notebook as executed by `make reproduce` ({shown}). Under `make test` the same\n",
-                       "cells run again with the test-sized defaults above, and only the checked cells are compared.*"]}
+    note = {"cell_type": "markdown", "id": "stored-run", "metadata": {}, "source": stored_note(params)}
     cells.insert(tagged[0] + 1 if tagged else 1, note)
     notebook["cells"] = cells
     target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+
+
+def stored_note(params):
+    "The note's lines: the parameters passed besides the defaults (tests/test_notebooks.py reads them back)."
+    shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if not k.endswith("_dir"))
+    return [f"{NOTE} this notebook as executed by `make reproduce`, with its defaults"
+            + (f" ({shown})" if shown else "") + ". Under `make test` the same\n",
+            "cells run again at their test sizes (PERCEIVER_LITE_TEST_SIZE=1), and only the checked cells are compared.*"]
 
 
 def run_key(notebook, params):
@@ -78,21 +89,25 @@ def report_times():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook name prefixes to run (default: all)")
-    parser.add_argument("--quick", action="store_true", help="keep test-sized defaults (smoke run)")
+    parser.add_argument("--quick", action="store_true", help="test-sized smoke run, written under build/ only")
     parser.add_argument("--no-store", action="store_true", help="leave notebooks/ as it is")
     parser.add_argument("--force", action="store_true", help="run notebooks whose stored run is up to date too")
     parser.add_argument("--times", action="store_true", help="only write and print results/reproduce_times.csv")
     args = parser.parse_args(argv)
     if args.times:
         return report_times()
-    SCRATCH.mkdir(parents=True, exist_ok=True)
-    FIGURES.mkdir(exist_ok=True)
+    figures, results = (SCRATCH / "figures", SCRATCH / "results") if args.quick else (FIGURES, ROOT / "results")
+    for folder in (SCRATCH, figures, results):
+        folder.mkdir(parents=True, exist_ok=True)
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # kernels inherit it: figures are stored
+    if args.quick:
+        os.environ[TEST_SIZE] = "1"  # kernels inherit it: every notebook runs at its test size
+    else:
+        os.environ.pop(TEST_SIZE, None)  # the reader's run, whatever the calling shell says
     notebooks = sorted(NOTEBOOKS.glob("[0-9A][0-9]_*.ipynb"))
     if args.names:
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(n) for n in args.names)]
-    wanted = {"quick": args.quick, "save_figures": True, "figures_dir": str(FIGURES),
-              "progress": False, "results_dir": str(SCRATCH)}
+    wanted = {"save_figures": True, "figures_dir": str(figures), "progress": False, "results_dir": str(results)}
     summary, started = [], time.time()
     for notebook in notebooks:
         params = {k: v for k, v in wanted.items() if k in parameters_of(notebook)}
@@ -102,7 +117,7 @@ def main(argv=None):
             print(f"== {notebook.name}  stored run up to date, skipped (--force runs it)", flush=True)
             summary.append((notebook.name, 0.0, [], True))
             continue
-        before = {p: p.stat().st_mtime for p in FIGURES.glob("*")}
+        before = {p: p.stat().st_mtime for p in figures.glob("*")}
         start = time.time()
         print(f"== {notebook.name}  {params}", flush=True)
         pm.execute_notebook(str(notebook), str(SCRATCH / notebook.name), parameters=params,
@@ -111,7 +126,7 @@ def main(argv=None):
             store(SCRATCH / notebook.name, notebook, {k: v for k, v in params.items() if k != "progress"})
             CACHE.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps({"key": key, "seconds": time.time() - start}))
-        written = sorted(p.name for p in FIGURES.glob("*") if before.get(p) != p.stat().st_mtime)
+        written = sorted(p.name for p in figures.glob("*") if before.get(p) != p.stat().st_mtime)
         summary.append((notebook.name, time.time() - start, written, False))
     print("\nnotebook                          seconds  figures written")
     for name, seconds, written, skipped in summary:
