@@ -8,11 +8,11 @@ notebooks/A6_experiment_runner.ipynb."""
 # %% auto #0
 __all__ = ['TEST_SIZE', 'NOTEBOOK', 'CACHE', 'NOTE', 'LABELS', 'PERCEIVER_KEYS', 'ABLATION_STEPS', 'SEEDS', 'ABLATION_SEEDS',
            'SMALL', 'SWEEPS', 'SWEPT', 'PAPER', 'at_test_size', 'sized', 'default_value', 'repository', 'notebook_path',
-           'declared_parameters', 'check_parameters', 'parse_value', 'parse_assignments', 'grid', 'point_name',
-           'run_point', 'write_csv', 'read_results', 'source_digest', 'module_names', 'imported_modules', 'code_digest',
-           'point_key', 'cached', 'remember', 'expected_seconds', 'plan', 'cluster', 'timed_point', 'sweep',
-           'summarise', 'plot_sweep', 'join_processes', 'point_settings', 'point_model', 'train_across_processes',
-           'quick', 'report', 'reproduce', 'draw_figures', 'main']
+           'declared_parameters', 'check_name', 'check_parameters', 'parse_value', 'parse_assignments', 'grid',
+           'point_name', 'run_point', 'write_csv', 'read_results', 'source_digest', 'module_names', 'imported_modules',
+           'code_digest', 'point_key', 'cached', 'remember', 'expected_seconds', 'plan', 'cluster', 'timed_point',
+           'sweep', 'summarise', 'plot_sweep', 'join_processes', 'point_settings', 'point_model',
+           'train_across_processes', 'quick', 'report', 'reproduce', 'draw_figures', 'main']
 
 # %% ../notebooks/A6_experiment_runner.ipynb #a6impor1
 import ast
@@ -78,6 +78,14 @@ def declared_parameters(notebook=None):
     return papermill.inspect_notebook(str(notebook or notebook_path()))
 
 # %% ../notebooks/A6_experiment_runner.ipynb #281d0323
+def check_name(name):
+    "A sweep's or run's name becomes a file name (`results/<name>.csv`): letters, digits, `_`, `-`, `.` only."
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
+        raise ValueError(f"a sweep's name must be letters, digits, '_', '-' or '.' (it names results/<name>.csv "
+                         f"and stays inside results/), got {name!r}")
+    return name
+
+
 def check_parameters(names, declared):
     "Raise `ValueError` naming any of `names` the notebook does not declare, with the known ones."
     for name in names:
@@ -278,12 +286,14 @@ def timed_point(point, output, results):
 
 
 # %% ../notebooks/A6_experiment_runner.ipynb #a6clus02
-def sweep(name, swept, fixed=None, workers=1, points=None, scheduler=None, force=False):
+def sweep(name, swept, fixed=None, workers=1, points=None, scheduler=None, force=False, results=None):
     """Run every point of `grid(swept, fixed)` (or the given `points`) on Dask, skipping points with a cached record
-    unless `force`; when all succeed the records go to `results/<name>.csv`. Returns `(records, failures)`."""
+    unless `force`; when all succeed the records go to `<results>/<name>.csv` (default `results/`).
+    Returns `(records, failures)`."""
     from dask.distributed import as_completed
 
     points = points or grid(swept, fixed)
+    check_name(name)
     check_parameters({key for point in points for key in point}, declared_parameters())
     folder, digest = repository() / "build" / "experiments" / name, code_digest()
     labels, keys = [point_name(point, swept) for point in points], [point_key(point, digest) for point in points]
@@ -308,7 +318,7 @@ def sweep(name, swept, fixed=None, workers=1, points=None, scheduler=None, force
         print(f"{name}: point {label} failed, so results/{name}.csv is left as it was: {error}")
     records = [done[label] for label in labels if label in done]
     if not failures:
-        write_csv(records, repository() / "results" / f"{name}.csv")
+        write_csv(records, Path(results or repository() / "results") / f"{name}.csv")
     return records, failures
 
 # %% ../notebooks/A6_experiment_runner.ipynb #40cd0717
@@ -482,17 +492,20 @@ def report(name, records, swept):
 
 def reproduce(quick_run=False, workers=1, scheduler=None, force=False):
     """Run the default sweeps (cached points skipped unless `force`), write their CSVs and figures, print the
-    summaries and write each sweep's seconds to build/reproduce/sweep_times.csv. The number of failed points."""
+    summaries and write each sweep's seconds to build/reproduce/sweep_times.csv. The number of failed points.
+    A `quick_run` is a smoke test: its CSVs and figures go under build/quick/, never over the committed ones."""
     times, failed = [], 0
+    out = repository() / "build" / "quick" if quick_run else repository()
     for name, (swept, fixed) in SWEEPS.items():
         swept, fixed = quick(swept, fixed) if quick_run else (swept, fixed)
         start = time.perf_counter()
-        records, failures = sweep(name, swept, fixed, workers, scheduler=scheduler, force=force)
+        records, failures = sweep(name, swept, fixed, workers, scheduler=scheduler, force=force,
+                                  results=out / "results")
         times.append({"part": f"sweep {name}", "seconds": round(time.perf_counter() - start, 1),
                       "points": len(grid(swept, fixed)), "failed": len(failures)})
         failed += len(failures)
         if not failures:
-            plot_sweep(records, swept, repository() / "figures" / f"11_{name}.png")
+            plot_sweep(records, swept, out / "figures" / f"11_{name}.png")
             report(name, records, swept)
     write_csv(times, repository() / "build" / "reproduce" / "sweep_times.csv")
     return failed
@@ -551,6 +564,7 @@ def _command(args):
     if args.command == "train":
         history = train_across_processes(fixed, args.out)
         return print(f"step {history[-1][0]}: batch loss {history[-1][1]:.4f}, test accuracy {history[-1][2]:.1%}")
+    check_name(args.name)
     if args.command == "run":
         folder = repository() / "build" / "experiments" / args.name
         folder.mkdir(parents=True, exist_ok=True)
