@@ -22,9 +22,14 @@ from .checks import check_heads, check_ids, check_ints
 from .io import ByteAdapter
 
 # %% ../notebooks/12_perceiver_ar.ipynb #60e25f02
-def causal_mask(num_latents, num_inputs, device=None):
+def causal_mask(num_inputs, num_latents=None, device=None):
     """True where latent i, standing for position M − N + i of the context, may read input j: j ≤ M − N + i.
-    `(N, M)` bool, N ≤ M; with N = M it is the lower triangle of a decoder-only Transformer."""
+    M inputs, N latents (1 ≤ N ≤ M; N = M by default) → `(N, M)` bool; `causal_mask(T)` is the lower triangle
+    of a decoder-only Transformer."""
+    num_latents = num_inputs if num_latents is None else num_latents
+    if not (isinstance(num_inputs, int) and isinstance(num_latents, int) and 1 <= num_latents <= num_inputs):
+        raise ValueError("causal_mask needs ints 1 ≤ num_latents ≤ num_inputs (the latents are the last N of the M "
+                         f"positions), got num_inputs={num_inputs!r}, num_latents={num_latents!r}")
     positions = torch.arange(num_inputs - num_latents, num_inputs, device=device)  # (N,) each latent's position
     return torch.arange(num_inputs, device=device) <= positions[:, None]  # (N, M)
 
@@ -100,8 +105,8 @@ class PerceiverAR(nn.Module):
         inputs = self.adapter(check_ids(ids, self.config.vocab_size, self.config.max_context))  # (B, M, D)
         num_latents, num_inputs = min(self.config.num_latents, inputs.shape[1]), inputs.shape[1]
         latents = inputs[:, -num_latents:]  # (B, N, D) the last N positions, their own embeddings
-        latents, _ = self.cross_attend(latents, inputs, causal_mask(num_latents, num_inputs, ids.device))
-        tower_mask = causal_mask(num_latents, num_latents, ids.device)  # (N, N)
+        latents, _ = self.cross_attend(latents, inputs, causal_mask(num_inputs, num_latents, ids.device))
+        tower_mask = causal_mask(num_latents, device=ids.device)  # (N, N)
         for block in self.self_attends:
             latents = block(latents, tower_mask)  # (B, N, D)
         return self.head(self.norm(latents))  # (B, N, vocab)
@@ -120,7 +125,7 @@ class CausalTransformer(nn.Module):
 
     def forward(self, ids):
         hidden = self.adapter(check_ids(ids, self.config.vocab_size, self.config.max_context))  # (B, M, D)
-        mask = causal_mask(ids.shape[1], ids.shape[1], ids.device)  # (M, M) the lower triangle
+        mask = causal_mask(ids.shape[1], device=ids.device)  # (M, M) the lower triangle
         for block in self.blocks:
             hidden = block(hidden, mask)  # (B, M, D)
         return self.head(self.norm(hidden))  # (B, M, vocab)
@@ -146,11 +151,19 @@ def bigram_bits(train, text):
     return -(counts / counts.sum(dim=1, keepdim=True)).log2()[ids[:-1], ids[1:]]  # (len(text) − 1,)
 
 # %% ../notebooks/12_perceiver_ar.ipynb #b83c8c6b
+def _check_sampling(num_bytes, temperature):
+    if not isinstance(num_bytes, int) or isinstance(num_bytes, bool) or num_bytes < 1:
+        raise ValueError(f"num_bytes must be an int ≥ 1, got {num_bytes!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < float("inf"):
+        raise ValueError(f"temperature must be a finite number ≥ 0 (0 takes the most likely byte), got {temperature!r}")
+
+
 @torch.no_grad()
 def generate(model, prompt, num_bytes, temperature=1.0, generator=None):
     """Continue byte ids `prompt` `(B, T)` by `num_bytes` bytes, each drawn from the last output row over the
     last `max_context` ids (temperature 0: the most likely byte) → `(B, T + num_bytes)`."""
-    ids = prompt
+    _check_sampling(num_bytes, temperature)
+    ids = check_ids(prompt, model.config.vocab_size, float("inf"))  # any length: only the last max_context are read
     for _ in range(num_bytes):
         logits = model(ids[:, -model.config.max_context:])[:, -1]  # (B, vocab) the next byte
         if temperature == 0:

@@ -24,10 +24,12 @@ def small_config(**overrides):
 
 @pytest.mark.parametrize("num_latents,num_inputs", [(1, 1), (1, 9), (3, 3), (4, 10), (16, 64), (7, 50)])
 def test_causal_mask_is_the_formula(num_latents, num_inputs):
-    mask = causal_mask(num_latents, num_inputs)
+    "Inputs first, as the exercise and notebook 03's read_cost take them; the mask is (N, M), N = M by default."
+    mask = causal_mask(num_inputs, num_latents)
     assert mask.dtype == torch.bool and mask.shape == (num_latents, num_inputs)
     assert torch.equal(mask, brute_force_mask(num_latents, num_inputs))
-    assert torch.equal(causal_mask(num_inputs, num_inputs), torch.ones(num_inputs, num_inputs, dtype=torch.bool).tril())
+    triangle = torch.ones(num_inputs, num_inputs, dtype=torch.bool).tril()
+    assert torch.equal(causal_mask(num_inputs, num_inputs), triangle) and torch.equal(causal_mask(num_inputs), triangle)
 
 
 @pytest.mark.parametrize("build", [PerceiverAR, CausalTransformer])
@@ -73,10 +75,10 @@ def test_masked_attention_is_multi_head_attention_with_per_query_masks():
     queries, inputs = torch.randn(2, 3, 16), torch.randn(2, 8, 16)
     with torch.no_grad():
         torch.testing.assert_close(masked(queries, inputs, torch.ones(3, 8, dtype=torch.bool))[0], plain(queries, inputs)[0])
-        fused, _ = masked(queries, inputs, causal_mask(3, 8))
-        written, weights = masked(queries, inputs, causal_mask(3, 8), need_weights=True)
+        fused, _ = masked(queries, inputs, causal_mask(8, 3))
+        written, weights = masked(queries, inputs, causal_mask(8, 3), need_weights=True)
     torch.testing.assert_close(fused, written)
-    assert weights.shape == (2, 2, 3, 8) and (weights[..., ~causal_mask(3, 8)] == 0).all()
+    assert weights.shape == (2, 2, 3, 8) and (weights[..., ~causal_mask(8, 3)] == 0).all()
 
 
 @pytest.mark.parametrize("build", [PerceiverAR, CausalTransformer])
