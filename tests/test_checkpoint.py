@@ -28,6 +28,8 @@ from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOClassifier,
 from perceiver_lite.multimodal import MultimodalConfig, MultimodalPerceiver
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig, PerceiverEncoder
 from perceiver_lite.points import PointNet, PointNetConfig
+from perceiver_lite.pretrained import (AutoencoderConfig, AutoencoderModalities, FlowConfig, ImageStemConfig,
+                                       PerceiverIOAutoencoder, PerceiverIOFlow, StemClassifier, StemClassifierConfig)
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(num_latents=8, latent_dim=16, num_self_heads=2, num_bands=4)
@@ -85,6 +87,9 @@ BYTES_LM = PerceiverIOConfig(encoder=PerceiverConfig(adapter="none", input_chann
                              decoder=DecoderConfig(query_dim=16, latent_dim=16, output_channels=None),
                              adapter="bytes", num_queries=12, max_positions=12)
 SEQUENCE = (2, 40, 1)
+STEM = ImageStemConfig("conv", out_channels=8, num_bands=2, max_resolution=(4, 4))
+MODALITIES = AutoencoderModalities(num_frames=2, image_size=8, image_bands=2, output_shape=(2, 8, 8), audio_samples=64,
+                                   samples_per_patch=8, audio_bands=3, num_labels=5, label_query_channels=6)
 MODELS_UNDER_TEST = {  # every model class of the package: (class, small config, input)
     "Perceiver": (Perceiver, CONFIGS["sequence"], SEQUENCE),
     "PerceiverEncoder": (PerceiverEncoder, PerceiverConfig(adapter="none", input_channels=12, **SMALL), (2, 20, 12)),
@@ -101,6 +106,16 @@ MODELS_UNDER_TEST = {  # every model class of the package: (class, small config,
     "DeepSets": (DeepSets, DeepSetsConfig(width=16), (2, 7, 4)),
     "PerceiverResampler": (PerceiverResampler, ResamplerConfig(dim=16), (2, 3, 5, 8)),
     "HiP": (HiP, HiPConfig(input_shape=(64,), num_groups=(4, 1), num_latents=(4, 8), latent_dim=16), (2, 64, 1)),
+    "StemClassifier": (StemClassifier, StemClassifierConfig(
+        STEM, PerceiverConfig(adapter="none", input_channels=STEM.channels, **SMALL),
+        DecoderConfig(query_dim=8, latent_dim=16, output_channels=5)), (2, 3, 16, 16)),
+    "PerceiverIOFlow": (PerceiverIOFlow, FlowConfig(  # notebook 07's model
+        PerceiverConfig(adapter="none", input_channels=16 + 18, **SMALL),
+        DecoderConfig(query_dim=34, latent_dim=16, output_channels=2), patch_channels=9, channels=16, num_bands=4,
+        max_resolution=(6, 6)), (2, 2, 9, 6, 6)),
+    "PerceiverIOAutoencoder": (PerceiverIOAutoencoder, AutoencoderConfig(
+        MODALITIES, PerceiverConfig(adapter="none", input_channels=MODALITIES.input_width, **SMALL),
+        DecoderConfig(query_dim=MODALITIES.query_width, latent_dim=16, output_channels=12)), "autoencoder"),
 }
 
 
@@ -110,6 +125,9 @@ def example_input(kind):
         return torch.randint(0, 256, (2, 12), generator=generator)
     if kind == "context":
         return torch.randint(0, 256, (2, 16), generator=generator)
+    if kind == "autoencoder":
+        return {"image": torch.randn(1, 2, 3, 8, 8, generator=generator), "audio": torch.randn(1, 64, 1, generator=generator),
+                "label": torch.zeros(1, 5)}
     if kind == "clips":
         return {"video": torch.randn(2, 8, 3, 3, 16, generator=generator),
                 "audio": torch.randn(2, 16, 16, generator=generator)}
@@ -134,7 +152,25 @@ def test_every_model_round_trips(tmp_path, name):
     with torch.no_grad():
         first, second = model(inputs), reloaded(inputs)
     first, second = (first[0], second[0]) if isinstance(first, tuple) else (first, second)  # the encoder's latents
-    assert torch.equal(first, second)
+    if isinstance(first, dict):  # the autoencoder's three outputs
+        assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    else:
+        assert torch.equal(first, second)
+
+
+def test_registering_by_name_imports_no_model_family():
+    """`import perceiver_lite` brings `save` and `load`; the registry names the package's classes with their
+    modules, so importing it loads no model family beyond the core, and `load` imports the one a file names."""
+    script = textwrap.dedent("""
+        import sys
+        import perceiver_lite
+        families = ("ar", "hip", "multimodal", "points", "pretrained", "sets", "training")
+        print(sorted(f for f in families if f"perceiver_lite.{f}" in sys.modules))
+        from perceiver_lite.checkpoint import registered
+        print(registered("HiP")[0].__module__, "perceiver_lite.hip" in sys.modules, "perceiver_lite.sets" in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.split("\n")[:2] == ["[]", "perceiver_lite.hip True False"]
 
 
 def test_encoder_round_trip(tmp_path):
@@ -458,7 +494,9 @@ def entry_of(model):
 def test_unknown_model_name(tmp_path, saved):
     model, _ = saved
     path = write_with_entry(tmp_path / "m.safetensors", model.state_dict(), {**entry_of(model), "model": "Transformer"})
-    with pytest.raises(ValueError, match=r"holds a 'Transformer', which is not registered; registered: \[.*'Perceiver'"):
+    expected = (r"holds a 'Transformer', which is not a registered model class \(registered: \[.*'Perceiver'.*\]\); "
+                r"if it is your own class, call register\(Transformer, its config class\) before load")
+    with pytest.raises(ValueError, match=expected):
         load(path)
 
 
