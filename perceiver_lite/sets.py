@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .blocks import MLP, CrossAttentionBlock
-from .checks import check_mask, check_tensor
+from .checks import check_heads, check_ints, check_mask, check_tensor
 from .perceiver import learned_array
 
 # %% ../notebooks/13_sets.ipynb #7a390aa1
@@ -80,6 +80,9 @@ class DeepSetsConfig:
     width: int = 64
     num_outputs: int = 1
 
+    def __post_init__(self):
+        check_ints(self, ("input_channels", "width", "num_outputs"))
+
 
 class DeepSets(nn.Module):
     "ρ(Σ φ(x)): a per-element MLP φ, a sum over the set, an MLP ρ: (B, M, C), mask (B, M) → (B, outputs)."
@@ -128,6 +131,13 @@ def make_counting_sets(num_sets, num_colours=4, base_sizes=(3, 8), max_repeat=4,
     return elements, mask, elements[..., 0].sum(dim=1).long(), repeats
 
 # %% ../notebooks/13_sets.ipynb #bd04b5f6
+def _check_flags(config, names):
+    "Each named field a bool (a string such as 'no' would be true)."
+    for name in names:
+        if not isinstance(getattr(config, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(config, name)!r}")
+
+
 @dataclass
 class SetTransformerConfig:
     "Linear embedding, `num_isabs` ISAB_m blocks, PMA_1 and a linear head; the paper's norm placement by default."
@@ -138,6 +148,12 @@ class SetTransformerConfig:
     num_isabs: int = 2
     num_outputs: int = 1
     post_norm: bool = True  # LayerNorm after each residual sum, as in the paper's MAB
+
+    def __post_init__(self):
+        check_ints(self, ("input_channels", "dim", "num_heads", "num_inducing", "num_outputs"))
+        check_ints(self, ("num_isabs",), least=0)
+        _check_flags(self, ("post_norm",))
+        check_heads([("dim", self.dim)], self.num_heads, "num_heads")
 
 
 class SetTransformer(nn.Module):
@@ -160,8 +176,13 @@ class SetTransformer(nn.Module):
 
 # %% ../notebooks/13_sets.ipynb #a4f853ab
 def append_log_count(elements, mask=None):
-    "Give every element the log of its set's size (the mask's count): (B, M, C) → (B, M, C + 1)."
-    sizes = mask.sum(dim=1) if mask is not None else torch.full(elements.shape[:1], elements.shape[1])
+    """Give every element the log of its set's size (the mask's count): (B, M, C) → (B, M, C + 1). Every set
+    must keep at least one element: the log-size of an empty set would be −∞."""
+    check_tensor(elements, "elements", (None, None, None))  # at least one example and one element
+    if mask is None:
+        sizes = torch.full(elements.shape[:1], elements.shape[1])  # (B,)
+    else:
+        sizes = check_mask(mask, elements).sum(dim=1)  # (B,); check_mask refuses a set that keeps no element
     return torch.cat([elements, sizes.log().to(elements.dtype)[:, None, None].expand(-1, elements.shape[1], 1)], dim=-1)
 
 # %% ../notebooks/13_sets.ipynb #640fcd9f
@@ -176,6 +197,11 @@ class ResamplerConfig:
     widening_factor: int = 4
     max_frames: int = 16  # learned time embeddings, one per frame index
     time_embeddings: bool = True  # False: the frames form one unordered set
+
+    def __post_init__(self):
+        check_ints(self, ("feature_dim", "dim", "num_latents", "num_layers", "num_heads", "widening_factor", "max_frames"))
+        _check_flags(self, ("time_embeddings",))
+        check_heads([("dim", self.dim)], self.num_heads, "num_heads")
 
 
 def _key_mask(frame_mask, per_frame, num_latents):
