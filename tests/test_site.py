@@ -16,6 +16,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlparse
 
+import json
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +54,20 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a browser that drops a connection is no error
             super().handle_error(request, client_address)
+
+
+def test_the_site_shows_no_nbdev_directives():
+    "Code on the site is the notebook's code without the `#| export`-style lines nbdev reads (cheap: no browser)."
+    cell = lambda text, outputs=(): {"cell_type": "code", "source": text, "outputs": list(outputs)}
+    shown = build_docs.strip_directives({"cells": [
+        cell("#| default_exp attention"), cell("#| export\n# |hide\nimport math\nx = 1  #| not a directive"),
+        cell("#| echo: false", [{"output_type": "stream", "text": "kept"}]), {"cell_type": "markdown", "source": "#| text"}]})
+    assert [c["source"] for c in shown["cells"]] == ["import math\nx = 1  #| not a directive", "", "#| text"]
+    main, appendices = build_docs.reading_order()
+    for path in main + appendices:
+        for shown_cell in build_docs.strip_directives(json.loads(path.read_text()))["cells"]:
+            if shown_cell["cell_type"] == "code":
+                assert not re.match(r"\s*#\s*\|", shown_cell["source"]), f"{path.name} shows {shown_cell['source'][:40]!r}"
 
 
 @pytest.fixture(scope="module")

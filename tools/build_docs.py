@@ -1,13 +1,15 @@
 """Build the course website into build/site/ (`make docs`): every notebook as committed, in reading order.
 
-The Sphinx sources are assembled in build/docs-src/: the notebooks (main path, then appendices), the
-figures and results they link to, a landing page whose table of contents is the reading order, and
+The Sphinx sources are assembled in build/docs-src/: the notebooks (main path, then appendices) with
+nbdev's `#| …` directive lines taken out of the code they show (as nbdev's own pages do), the figures
+and results they link to, a landing page whose table of contents is the reading order, and
 an API reference generated from the package's docstrings. Nothing is executed and nothing is
 downloaded: MyST-NB renders the stored outputs and MathJax is bundled.
 
     python tools/build_docs.py [--out build/site]
 """
 import argparse
+import json
 import re
 import shutil
 import sys
@@ -24,6 +26,22 @@ def reading_order():
     "The main path (`NN_*.ipynb`) in order, then the appendices (`A1_*.ipynb`, …)."
     notebooks = sorted((ROOT / "notebooks").glob("[0-9A][0-9]_*.ipynb"))
     return ([nb for nb in notebooks if nb.name[0].isdigit()], [nb for nb in notebooks if nb.name[0] == "A"])
+
+
+def strip_directives(notebook):
+    """A notebook (as loaded JSON) as the site shows it: the nbdev directives (`#| export`, `#| default_exp …`)
+    that open a code cell are taken out, and a cell left with no code and no output is dropped."""
+    cells = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            lines = "".join(cell["source"]).splitlines(keepends=True)
+            while lines and re.match(r"#\s*\|", lines[0].lstrip()):
+                lines.pop(0)
+            if not "".join(lines).strip() and not cell.get("outputs"):
+                continue
+            cell = {**cell, "source": "".join(lines)}
+        cells.append(cell)
+    return {**notebook, "cells": cells}
 
 
 def modules():
@@ -65,7 +83,8 @@ def assemble():
     (SOURCE / "notebooks").mkdir(parents=True)
     main, appendices = reading_order()
     for notebook in main + appendices:
-        shutil.copy2(notebook, SOURCE / "notebooks" / notebook.name)
+        shown = strip_directives(json.loads(notebook.read_text()))
+        (SOURCE / "notebooks" / notebook.name).write_text(json.dumps(shown, indent=1, ensure_ascii=False) + "\n")
     for folder in ("figures", "results"):
         if (ROOT / folder).is_dir():
             shutil.copytree(ROOT / folder, SOURCE / folder)
