@@ -10,9 +10,12 @@ __all__ = ['FLOW_IMAGES', 'FLOW_KINDS', 'gray_image', 'flow_field', 'flow_pairs'
 
 # %% ../notebooks/07_optical_flow.ipynb #27b41c1a
 import math
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+
+from .checks import check_ints, describe
 
 # %% ../notebooks/07_optical_flow.ipynb #93d290f6
 FLOW_IMAGES = ("astronaut", "brick", "camera", "chelsea", "coffee", "coins", "grass", "gravel", "moon", "rocket")
@@ -22,8 +25,7 @@ def gray_image(name, downscale=2):
     "An image bundled with scikit-image (no download), grey in [0, 1], shrunk `downscale`× → `(H, W)` float32."
     if name not in FLOW_IMAGES:
         raise ValueError(f"name must be one of {FLOW_IMAGES}, got {name!r}")
-    if downscale < 1:
-        raise ValueError(f"downscale must be ≥ 1, got {downscale}")
+    check_ints(SimpleNamespace(downscale=downscale), ("downscale",))
     import skimage.color, skimage.data  # only the data generators need scikit-image
 
     image = getattr(skimage.data, name)()
@@ -35,12 +37,18 @@ def gray_image(name, downscale=2):
 FLOW_KINDS = ("shift", "affine", "smooth", "affine+smooth")
 
 
+def _check_motion(size, max_displacement):
+    "A crop side `size` (an int ≥ 1) and a finite `max_displacement` ≥ 0, or ValueError naming them."
+    check_ints(SimpleNamespace(size=size), ("size",))
+    if not 0 <= max_displacement < math.inf:
+        raise ValueError(f"max_displacement must be finite and ≥ 0, got {max_displacement}")
+
+
 def flow_field(kind, size, max_displacement, generator=None):
     "A random displacement field `(2, H, W)` of `kind` (u along x, v along y), no component above `max_displacement`."
     if kind not in FLOW_KINDS:
         raise ValueError(f"kind must be one of {FLOW_KINDS}, got {kind!r}")
-    if size < 1 or not max_displacement >= 0:
-        raise ValueError(f"size must be ≥ 1 and max_displacement ≥ 0, got {size} and {max_displacement}")
+    _check_motion(size, max_displacement)
     uniform = lambda *shape: 2 * torch.rand(*shape, generator=generator) - 1  # in [-1, 1)
     flow = uniform(2, 1, 1).expand(2, size, size) if kind == "shift" else torch.zeros(2, size, size)  # (2, H, W)
     if "affine" in kind:
@@ -55,17 +63,17 @@ def flow_field(kind, size, max_displacement, generator=None):
 
 # %% ../notebooks/07_optical_flow.ipynb #504980ab
 def _check_pair_sizes(images, batch_size, size, max_displacement):
-    if batch_size < 1 or size < 1:
-        raise ValueError(f"batch_size and size must be ≥ 1, got {batch_size} and {size}")
-    if max_displacement < 0:
-        raise ValueError(f"max_displacement must be ≥ 0, got {max_displacement}")
+    check_ints(SimpleNamespace(batch_size=batch_size), ("batch_size",))
+    _check_motion(size, max_displacement)
+    if isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a list of (H, W) tensors, got one tensor {describe(images)}")
     if not images:
         raise ValueError("images must hold at least one (H, W) image, got none")
     need = size + 2 * (math.ceil(max_displacement) + 1)
     for image in images:
-        if image.dim() != 2 or min(image.shape) < need:
-            raise ValueError(f"images must be (H, W) with H, W ≥ {need} (crop {size} plus a margin of "
-                             f"{math.ceil(max_displacement) + 1} on each side), got {tuple(image.shape)}")
+        if not isinstance(image, torch.Tensor) or image.dim() != 2 or min(image.shape) < need:
+            raise ValueError(f"images must be (H, W) tensors with H, W ≥ {need} (crop {size} plus a margin of "
+                             f"{math.ceil(max_displacement) + 1} on each side), got {describe(image)}")
 
 # %% ../notebooks/07_optical_flow.ipynb #1cc08212
 def flow_pairs(images, batch_size, size, kind="shift", max_displacement=2.0, generator=None):
@@ -91,20 +99,21 @@ def flow_pairs(images, batch_size, size, kind="shift", max_displacement=2.0, gen
 # %% ../notebooks/07_optical_flow.ipynb #31e19fd6
 def end_point_error(flow, target, valid=None):
     "Mean Euclidean distance between flows `(B, 2, H, W)` over the pixels, or over the `valid` ones `(B, H, W)`."
-    if flow.dim() != 4 or flow.shape[1] != 2 or flow.shape != target.shape:
-        raise ValueError(f"flow and target must both be (B, 2, H, W), got {tuple(flow.shape)} and {tuple(target.shape)}")
+    tensors = isinstance(flow, torch.Tensor) and isinstance(target, torch.Tensor)
+    if not tensors or flow.dim() != 4 or flow.shape[1] != 2 or flow.shape != target.shape:
+        raise ValueError(f"flow and target must both be (B, 2, H, W), got {describe(flow)} and {describe(target)}")
     errors = torch.linalg.vector_norm(flow - target, dim=1)  # (B, H, W)
     if valid is None:
         return errors.mean()
-    if valid.shape != errors.shape or valid.dtype != torch.bool:
-        raise ValueError(f"valid must be bool of shape {tuple(errors.shape)}, got {valid.dtype} {tuple(valid.shape)}")
+    if not isinstance(valid, torch.Tensor) or valid.shape != errors.shape or valid.dtype != torch.bool:
+        raise ValueError(f"valid must be bool of shape {tuple(errors.shape)}, got {describe(valid)}")
     return errors[valid].mean()
 
 # %% ../notebooks/07_optical_flow.ipynb #73c8aa10
 def flow_to_color(flow, max_magnitude=None):
     "Flow `(2, H, W)` → RGB `(H, W, 3)` in [0, 1]: hue = direction, saturation = length / `max_magnitude`."
-    if flow.dim() != 3 or flow.shape[0] != 2:
-        raise ValueError(f"flow must be (2, H, W), got {tuple(flow.shape)}")
+    if not isinstance(flow, torch.Tensor) or flow.dim() != 3 or flow.shape[0] != 2:
+        raise ValueError(f"flow must be (2, H, W), got {describe(flow)}")
     magnitude = torch.linalg.vector_norm(flow, dim=0)  # (H, W)
     scale = float(magnitude.max()) if max_magnitude is None else max_magnitude
     if not scale >= 0:
@@ -118,6 +127,7 @@ def flow_to_color(flow, max_magnitude=None):
 
 def color_wheel(size=64):
     "The legend: the colour of every flow vector in a disc of radius 1 → `(size, size, 3)`, white outside."
+    check_ints(SimpleNamespace(size=size), ("size",))
     axis = torch.linspace(-1, 1, size)
     grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"))  # (2, H, W): u, v
     wheel = flow_to_color(grid, max_magnitude=1.0)  # (H, W, 3)
@@ -126,8 +136,9 @@ def color_wheel(size=64):
 # %% ../notebooks/07_optical_flow.ipynb #6ba9ea8e
 def frame_patches(frames, patch_size=3):
     "Frames `(B, F, H, W)` → each pixel's `patch_size`² patch in every frame `(B, F, k², H, W)`, as `PerceiverIOFlow` reads them."
-    if frames.dim() != 4 or patch_size < 1 or patch_size % 2 == 0:
-        raise ValueError(f"frames must be (B, F, H, W) and patch_size odd, got {tuple(frames.shape)} and {patch_size}")
+    check_ints(SimpleNamespace(patch_size=patch_size), ("patch_size",))
+    if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or patch_size % 2 == 0:
+        raise ValueError(f"frames must be (B, F, H, W) and patch_size odd, got {describe(frames)} and {patch_size}")
     batch, count, height, width = frames.shape
     patches = F.unfold(frames, patch_size, padding=patch_size // 2)  # (B, F·k², H·W), frame-major
     return patches.view(batch, count, patch_size ** 2, height, width)  # (B, F, k², H, W)
@@ -135,8 +146,8 @@ def frame_patches(frames, patch_size=3):
 
 def normalise_frames(frames):
     "Each pair to zero mean and unit variance `(B, F, H, W)`: texture matters, brightness does not."
-    if frames.dim() != 4 or not frames.is_floating_point():
-        raise ValueError(f"frames must be floating (B, F, H, W), got {frames.dtype} {tuple(frames.shape)}")
+    if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or not frames.is_floating_point():
+        raise ValueError(f"frames must be floating (B, F, H, W), got {describe(frames)}")
     mean = frames.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
     return (frames - mean) / frames.std(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)  # (B, F, H, W)
 
@@ -145,8 +156,8 @@ def classical_flow(frames, method="tvl1", **settings):
     "Frames `(B, 2, H, W)` → scikit-image's flow from frame 1 to frame 2, `(B, 2, H, W)` as (u, v) like `flow_pairs`."
     if method not in ("ilk", "tvl1"):
         raise ValueError(f"method must be 'ilk' (Lucas–Kanade) or 'tvl1', got {method!r}")
-    if frames.dim() != 4 or frames.shape[1] != 2:
-        raise ValueError(f"frames must be (B, 2, H, W), got {tuple(frames.shape)}")
+    if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or frames.shape[1] != 2:
+        raise ValueError(f"frames must be (B, 2, H, W), got {describe(frames)}")
     from skimage.registration import optical_flow_ilk, optical_flow_tvl1
 
     estimate = optical_flow_ilk if method == "ilk" else optical_flow_tvl1

@@ -13,9 +13,12 @@ import importlib
 import inspect
 import warnings
 import zlib
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+
+from .checks import check_ints, describe
 
 # %% ../notebooks/06_bytes_mlm.ipynb #58425e78
 STDLIB_MODULES = (  # sorted; importing any of them has no side effects
@@ -46,6 +49,10 @@ def module_docstrings(name):
 # %% ../notebooks/06_bytes_mlm.ipynb #1d914bab
 def is_held_out(name, held_out_fraction=0.2):
     "True for the modules of the held-out split: a stable hash of the name, not Python's per-process `hash`."
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a module name (str), got {type(name).__name__}")
+    if not 0 < held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must lie in (0, 1), got {held_out_fraction}")
     return zlib.crc32(name.encode()) % 1000 < held_out_fraction * 1000
 
 
@@ -53,8 +60,8 @@ def docstring_corpus(split="train", modules=STDLIB_MODULES, held_out_fraction=0.
     "UTF-8 bytes of the docstrings of `split`'s modules (\"train\" or \"held_out\"), separated by blank lines."
     if split not in ("train", "held_out"):
         raise ValueError(f"split must be 'train' or 'held_out', got {split!r}")
-    if not 0 < held_out_fraction < 1:
-        raise ValueError(f"held_out_fraction must lie in (0, 1), got {held_out_fraction}")
+    if isinstance(modules, str):
+        raise TypeError(f"modules must be a collection of module names, got the single str {modules!r}")
     chosen = [name for name in sorted(modules) if is_held_out(name, held_out_fraction) == (split == "held_out")]
     if not chosen:
         raise ValueError(f"the {split} split must hold at least one module, got none of {len(modules)}")
@@ -69,8 +76,7 @@ def byte_windows(corpus, length, batch_size, generator=None):
     "`batch_size` random windows of `length` bytes from `corpus` (bytes) → ids `(B, T)` int64."
     if not isinstance(corpus, (bytes, bytearray)):
         raise ValueError(f"corpus must be bytes (encode text first), got {type(corpus).__name__}")
-    if length < 1 or batch_size < 1:
-        raise ValueError(f"length and batch_size must be ≥ 1, got {length} and {batch_size}")
+    check_ints(SimpleNamespace(length=length, batch_size=batch_size), ("length", "batch_size"))
     if len(corpus) < length:
         raise ValueError(f"corpus must hold at least length ({length}) bytes, got {len(corpus)}")
     data = torch.frombuffer(bytearray(corpus), dtype=torch.uint8)  # (len,)
@@ -83,10 +89,10 @@ WHITESPACE = torch.tensor([9, 10, 13, 32])  # tab, newline, carriage return, spa
 
 def mask_words(ids, mask_fraction=0.15, generator=None):
     "Whole-word masking of byte ids `(B, T)`: each word is hidden with probability `mask_fraction` → bool `(B, T)`."
-    if ids.dim() != 2 or ids.dtype != torch.long:
-        raise ValueError(f"ids must be int64 (B, T), got {ids.dtype} {tuple(ids.shape)}")
-    if not 0 <= mask_fraction <= 1:
-        raise ValueError(f"mask_fraction must lie in [0, 1], got {mask_fraction}")
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
+        raise ValueError(f"ids must be int64 (B, T), got {describe(ids)}")
+    if not isinstance(mask_fraction, (int, float)) or not 0 <= mask_fraction <= 1:
+        raise ValueError(f"mask_fraction must be a number in [0, 1], got {mask_fraction!r}")
     in_word = ~torch.isin(ids, WHITESPACE)  # (B, T)
     starts = in_word & ~F.pad(in_word, (1, 0))[:, :-1]  # (B, T) first byte of each word
     word_number = starts.long().cumsum(dim=1)  # (B, T) from 1; whitespace keeps the previous word's number
@@ -96,8 +102,8 @@ def mask_words(ids, mask_fraction=0.15, generator=None):
 # %% ../notebooks/06_bytes_mlm.ipynb #f9891a05
 def masked_positions(mask):
     "A bool mask `(B, T)` → `(indices (B, O) int64, query_mask (B, O) bool)`, O the most masked in any row."
-    if mask.dim() != 2 or mask.dtype != torch.bool:
-        raise ValueError(f"mask must be bool (B, T), got {mask.dtype} {tuple(mask.shape)}")
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 2 or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be bool (B, T), got {describe(mask)}")
     counts = mask.sum(dim=1)  # (B,)
     num_queries = max(int(counts.max()), 1) if mask.numel() else 1
     order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # (B, T) masked positions first, in order

@@ -95,8 +95,8 @@ def test_masked_positions_round_trip(corpus):
 
 
 @pytest.mark.parametrize("call, text", [
-    (lambda c: byte_windows(c, 0, 4), "length and batch_size must be ≥ 1, got 0 and 4"),
-    (lambda c: byte_windows(c, 8, -1), "got 8 and -1"),
+    (lambda c: byte_windows(c, 0, 4), "length must be ≥ 1, got 0"),
+    (lambda c: byte_windows(c, 8, -1), "batch_size must be ≥ 1, got -1"),
     (lambda c: byte_windows(b"abc", 8, 2), "at least length (8) bytes, got 3"),
     (lambda c: byte_windows("text, not bytes", 4, 2), "corpus must be bytes (encode text first), got str"),
     (lambda c: mask_words(torch.zeros(4, dtype=torch.long)), "ids must be int64 (B, T), got"),
@@ -164,16 +164,16 @@ def test_gray_image():
 
 
 @pytest.mark.parametrize("call, text", [
-    (lambda im: flow_pairs(im, 0, 16), "batch_size and size must be ≥ 1, got 0 and 16"),
-    (lambda im: flow_pairs(im, 2, -1), "got 2 and -1"),
-    (lambda im: flow_pairs(im, 2, 16, max_displacement=-1.0), "max_displacement must be ≥ 0, got -1.0"),
-    (lambda im: flow_pairs(im, 2, 300), "H, W ≥ 306 (crop 300 plus a margin of 3 on each side), got (256, 256)"),
+    (lambda im: flow_pairs(im, 0, 16), "batch_size must be ≥ 1, got 0"),
+    (lambda im: flow_pairs(im, 2, -1), "size must be ≥ 1, got -1"),
+    (lambda im: flow_pairs(im, 2, 16, max_displacement=-1.0), "max_displacement must be finite and ≥ 0, got -1.0"),
+    (lambda im: flow_pairs(im, 2, 300), "H, W ≥ 306 (crop 300 plus a margin of 3 on each side), got torch.float32 (256, 256)"),
     (lambda im: flow_pairs([], 2, 16), "got none"),
     (lambda im: flow_pairs(im, 2, 16, "zoom"), "got 'zoom'"),
     (lambda im: gray_image("lena"), "got 'lena'"),
     (lambda im: gray_image("camera", 0), "downscale must be ≥ 1, got 0"),
-    (lambda im: flow_field("shift", 0, 1.0), "size must be ≥ 1 and max_displacement ≥ 0, got 0 and 1.0"),
-    (lambda im: flow_field("smooth", 8, float("nan")), "got 8 and nan"),
+    (lambda im: flow_field("shift", 0, 1.0), "size must be ≥ 1, got 0"),
+    (lambda im: flow_field("smooth", 8, float("nan")), "max_displacement must be finite and ≥ 0, got nan"),
     (lambda im: normalise_frames(torch.zeros(2, 8, 8)), "frames must be floating (B, F, H, W), got torch.float32 (2, 8, 8)"),
     (lambda im: normalise_frames(torch.zeros(1, 2, 8, 8, dtype=torch.long)), "got torch.int64 (1, 2, 8, 8)"),
 ])
