@@ -75,6 +75,12 @@ def check_hip_config(config):
     if len(config.input_shape) != 1 or len(config.max_resolution) != 1:
         raise ValueError(f"input_shape and max_resolution must be (M,) for 1-D inputs, got {config.input_shape} "
                          f"and {config.max_resolution}")
+    (length,), (resolution,) = config.input_shape, config.max_resolution
+    if not isinstance(length, int) or length < 1 or length % groups[0] or not resolution > 0:
+        raise ValueError(f"input_shape must be (M,) with M an int divisible by num_groups[0] = {groups[0]}, and "
+                         f"max_resolution positive, got {config.input_shape} and {config.max_resolution}")
+    if not isinstance(config.fused, bool):
+        raise TypeError(f"fused must be True or False, got {config.fused!r}")
     check_heads([("input_dim", config.input_dim)], config.num_cross_heads, "num_cross_heads")
     check_heads([("latent_dim", config.latent_dim)], config.num_self_heads, "num_self_heads")
 
@@ -185,7 +191,8 @@ def perceiver_attention_scores(config, length):
 # %% ../notebooks/14_hierarchy.ipynb #c3c1e4e3
 def make_telegraph_signals(count, length=4096, run_lengths=(4, 16, 64, 256), noise=0.5, seed=0):
     """Random telegraph signals `(count, length, 1)`: ±1 held for runs of r samples (random start phase), plus
-    Gaussian noise; `labels` `(count,)` int64 index `run_lengths`. The class is visible only in local averages."""
+    Gaussian noise; `labels` `(count,)` int64 index `run_lengths`. The class shows in local averages (and,
+    more weakly, in the size of the global mean, about √(r/length))."""
     if not isinstance(count, int) or count < 1 or not isinstance(length, int) or length < 1:
         raise ValueError(f"count and length must be ints ≥ 1, got count={count!r}, length={length!r}")
     if not run_lengths or any(not isinstance(r, int) or r < 1 for r in run_lengths):
