@@ -15,7 +15,7 @@ extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.mathjax", "sphinx-mat
 
 root_doc = "index"
 default_role = "code"  # the docstrings are Markdown-flavoured: `name` means code
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "results/**.ipynb"]  # a results notebook is data, not a page
 nb_execution_mode = "off"  # the site shows each notebook as committed
 nb_ipywidgets_js = {}  # no widget JavaScript from a CDN: the viewer needs a kernel anyway
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
