@@ -6,8 +6,8 @@ notebooks/A5_validation.ipynb."""
 
 # %% auto #0
 __all__ = ['PERCEIVER_CHOICES', 'PERCEIVER_COUNTS', 'shape_text', 'describe', 'check_values', 'check_tensor', 'check_mask',
-           'check_ids', 'check_io_inputs', 'check_ints', 'check_choices', 'check_heads', 'check_perceiver_config',
-           'check_decoder_config', 'check_io_config']
+           'check_ids', 'check_io_inputs', 'check_ints', 'check_types', 'check_sizes', 'check_choices', 'check_heads',
+           'check_perceiver_config', 'check_decoder_config', 'check_io_config']
 
 # %% ../notebooks/A5_validation.ipynb #bbbce85f
 import torch
@@ -91,6 +91,24 @@ def check_ints(config, names, least=1, optional=()):
             raise TypeError(f"{name} must be an int, got {value!r}")
         if value < least:
             raise ValueError(f"{name} must be ≥ {least}, got {value}")
+
+
+def check_types(config, types):
+    "Each field named in `types` an instance of its class: the parts of a config made of configs."
+    for name, cls in types.items():
+        value = getattr(config, name)
+        if not isinstance(value, cls):
+            article = "an" if cls.__name__[0] in "AEIOU" else "a"
+            raise TypeError(f"{name} must be {article} {cls.__name__}, got {type(value).__name__}")
+
+
+def check_sizes(config, name, length, integer=True):
+    "The field `name` a tuple of `length` sizes: ints ≥ 1 where `integer`, else positive finite numbers."
+    value = getattr(config, name)
+    fits = (lambda v: isinstance(v, int) and v >= 1) if integer else (lambda v: isinstance(v, (int, float))
+                                                                       and 0 < v < float("inf"))
+    if not isinstance(value, tuple) or len(value) != length or any(isinstance(v, bool) or not fits(v) for v in value):
+        raise ValueError(f"{name} must be {length} {'ints ≥ 1' if integer else 'positive numbers'}, got {value!r}")
 
 
 def check_choices(config, choices):

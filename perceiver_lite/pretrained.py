@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_choices, check_ints, check_mask, check_tensor
+import math
+
+from .checks import check_choices, check_ints, check_mask, check_sizes, check_tensor, check_types
 from .io import DecoderConfig, LearnedQueries, PerceiverDecoder
 from .perceiver import PerceiverConfig, PerceiverEncoder
 from .position import (LearnedPositionEncoding, fourier_channels, fourier_features,
@@ -37,8 +39,9 @@ class ImageStemConfig:
     max_resolution: tuple = (56, 56)  # conv: μ per axis
 
     def __post_init__(self):
-        self.max_resolution = tuple(self.max_resolution)
+        self.max_resolution = tuple(self.max_resolution) if isinstance(self.max_resolution, list) else self.max_resolution
         check_choices(self, {"stem": ("conv1x1", "conv")})
+        check_sizes(self, "max_resolution", 2, integer=False)
         check_ints(self, ("in_channels", "out_channels", "image_size", "position_channels", "num_bands"))
         check_ints(self, ("projected_positions",), least=0)
 
@@ -95,6 +98,7 @@ class StemClassifierConfig:
     decoder: DecoderConfig
 
     def __post_init__(self):
+        check_types(self, {"stem": ImageStemConfig, "encoder": PerceiverConfig, "decoder": DecoderConfig})
         if self.encoder.adapter != "none" or self.encoder.input_channels != self.stem.channels:
             raise ValueError(f"encoder must have adapter 'none' and input_channels {self.stem.channels} (the stem's C), "
                              f"got {self.encoder.adapter!r} and {self.encoder.input_channels}")
@@ -135,7 +139,12 @@ class FlowConfig:
     rescale: float = 100.0  # outputs are divided by this
 
     def __post_init__(self):
-        self.max_resolution = tuple(self.max_resolution)
+        self.max_resolution = tuple(self.max_resolution) if isinstance(self.max_resolution, list) else self.max_resolution
+        check_types(self, {"encoder": PerceiverConfig, "decoder": DecoderConfig})
+        check_ints(self, ("frames", "patch_channels", "channels", "num_bands"))
+        check_sizes(self, "max_resolution", 2, integer=False)
+        if isinstance(self.rescale, bool) or not isinstance(self.rescale, (int, float)) or not 0 < self.rescale < math.inf:
+            raise ValueError(f"rescale must be a positive finite number, got {self.rescale!r}")
         width = self.channels + fourier_channels(2, self.num_bands)
         if self.encoder.adapter != "none" or self.encoder.input_channels != width or self.decoder.query_dim != width:
             raise ValueError(f"encoder must have adapter 'none' and input_channels {width}, and decoder query_dim {width} "
@@ -202,10 +211,16 @@ class AutoencoderModalities:
     masked: tuple = ("label",)  # modalities replaced by their learned mask token before the encoder
 
     def __post_init__(self):
-        self.output_shape, self.masked = tuple(self.output_shape), tuple(self.masked)
+        as_tuple = lambda value: tuple(value) if isinstance(value, list) else value  # JSON gives lists
+        self.output_shape, self.masked = as_tuple(self.output_shape), as_tuple(self.masked)
         check_ints(self, ("num_frames", "image_size", "image_channels", "patch_size", "image_bands", "audio_samples",
                           "samples_per_patch", "audio_bands", "num_labels", "label_query_channels"))
         check_ints(self, ("input_padding", "query_padding"), least=0)
+        check_sizes(self, "output_shape", 3)
+        if not isinstance(self.masked, tuple):
+            raise ValueError(f"masked must be a tuple of modality names, got {self.masked!r}")
+        if not set(self.masked) <= {"audio", "image", "label"}:
+            raise ValueError(f"masked must name modalities among ('audio', 'image', 'label'), got {self.masked!r}")
 
     @property
     def widths(self):
@@ -234,6 +249,7 @@ class AutoencoderConfig:
     decoder: DecoderConfig  # output_channels: the width the three heads read
 
     def __post_init__(self):
+        check_types(self, {"modalities": AutoencoderModalities, "encoder": PerceiverConfig, "decoder": DecoderConfig})
         m, e, d = self.modalities, self.encoder, self.decoder
         if e.adapter != "none" or e.input_channels != m.input_width or d.query_dim != m.query_width or not d.output_channels:
             raise ValueError(f"encoder must have adapter 'none' and input_channels {m.input_width}, decoder query_dim "
