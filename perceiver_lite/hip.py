@@ -20,15 +20,22 @@ from .perceiver import FourierAdapter, learned_array
 from .position import fourier_channels
 
 # %% ../notebooks/14_hierarchy.ipynb #d8cbc363
+def _check_groups(num_groups, rows, what):
+    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1 or rows % num_groups:
+        raise ValueError(f"num_groups must be an int ≥ 1 that divides the {what} ({rows}), got {num_groups!r}")
+
+
 def group(array, num_groups):
     "`(B, M, C)` → `(B·G, M/G, C)`: neighbouring elements form a group; the groups go into the batch axis."
     batch, length, channels = array.shape
+    _check_groups(num_groups, length, "array's length M")
     return array.reshape(batch * num_groups, length // num_groups, channels)  # (B·G, M/G, C)
 
 
 def ungroup(grouped, num_groups):
     "`(B·G, n, D)` → `(B, G·n, D)`: the groups side by side again, group 0's rows first."
     rows, length, channels = grouped.shape
+    _check_groups(num_groups, rows, "grouped rows B·G")
     return grouped.reshape(rows // num_groups, num_groups * length, channels)  # (B, G·n, D)
 
 # %% ../notebooks/14_hierarchy.ipynb #24963f84
@@ -149,6 +156,8 @@ class HiPDecoder(nn.Module):
 
     def __init__(self, config, out_channels=1):
         super().__init__()
+        if not isinstance(out_channels, int) or isinstance(out_channels, bool) or out_channels < 1:
+            raise ValueError(f"out_channels must be an int ≥ 1, got {out_channels!r}")
         sizes = [g * n for g, n in zip(config.num_groups, config.num_latents)]
         if any(above % g for above, g in zip(sizes[1:], config.num_groups)):
             raise ValueError(f"each level's G·n latents must split into the level below's groups {config.num_groups}, "

@@ -129,3 +129,34 @@ def test_log_count_is_finite_where_every_set_has_elements():
     assert counted.shape == (2, 6, 4) and torch.isfinite(counted).all()
     torch.testing.assert_close(counted[:, 0, -1], torch.tensor([math.log(6), math.log(2)]))
     torch.testing.assert_close(append_log_count(elements)[:, :, -1], torch.full((2, 6), math.log(6)))
+
+
+# HiP's grouping and decoder: counts that do not fit
+
+@pytest.mark.parametrize("num_groups,message", [
+    (5, r"num_groups must be an int ≥ 1 that divides the array's length M \(12\), got 5"),
+    (0, r"divides the array's length M \(12\), got 0"),
+    (2.0, r"got 2.0"),
+])
+def test_group_refuses_group_counts_that_do_not_divide_the_length(num_groups, message):
+    from perceiver_lite.hip import group
+
+    with pytest.raises(ValueError, match=message):
+        group(torch.randn(2, 12, 3), num_groups)
+
+
+def test_ungroup_refuses_group_counts_that_do_not_divide_the_rows():
+    from perceiver_lite.hip import group, ungroup
+
+    grouped = group(torch.randn(2, 12, 3), 4)  # (8, 3, 3)
+    with pytest.raises(ValueError, match=r"divides the grouped rows B·G \(8\), got 3"):
+        ungroup(grouped, 3)
+    assert ungroup(grouped, 4).shape == (2, 12, 3)
+
+
+@pytest.mark.parametrize("out_channels", [0, -1, 1.5, None])
+def test_hip_decoder_refuses_output_widths_below_one(out_channels):
+    from perceiver_lite.hip import HiPDecoder
+
+    with pytest.raises(ValueError, match=rf"out_channels must be an int ≥ 1, got {out_channels!r}"):
+        HiPDecoder(HiPConfig(), out_channels)
