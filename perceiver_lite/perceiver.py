@@ -48,8 +48,10 @@ class PerceiverArchitecture:
     num_classes: int = 10
 
 # %% ../notebooks/04_perceiver.ipynb #b3c1e7a2
-def per_axis(value, name, kinds):
-    "A per-axis field (`input_shape`, `max_resolution`) as a tuple of finite `kinds`, bools refused."
+def per_axis(value, name, kinds, default=None):
+    "A per-axis field (`input_shape`, `max_resolution`) as a tuple of finite `kinds`, bools refused; None: `default`."
+    if value is None and default is not None:
+        return default
     if not isinstance(value, (tuple, list)) or any(isinstance(v, bool) or not isinstance(v, kinds) for v in value):
         raise TypeError(f"{name} must be a tuple with one {'int' if kinds is int else 'number'} per axis, got {value!r}")
     if not all(math.isfinite(v) for v in value):
@@ -58,7 +60,8 @@ def per_axis(value, name, kinds):
 
 
 def check_config_fields(config):
-    "What `check_perceiver_config` leaves out: the switches are True or False, and points have xyz resolutions."
+    "Appendix A5's `check_perceiver_config`, then what it leaves out: True or False switches, xyz resolutions for points."
+    check_perceiver_config(config)
     for name in ("share_weights", "use_query_residual", "fused", "latent_side_projections"):
         if not isinstance(getattr(config, name), bool):
             raise TypeError(f"{name} must be True or False, got {getattr(config, name)!r}")
@@ -82,9 +85,7 @@ class PerceiverConfig(PerceiverArchitecture):
     def __post_init__(self):
         self.input_shape = per_axis(self.input_shape, "input_shape", int)
         grid = self.input_shape if self.adapter == "fourier" else (2 * self.num_bands,) * 3
-        given = self.max_resolution
-        self.max_resolution = grid if given is None else per_axis(given, "max_resolution", (int, float))
-        check_perceiver_config(self)
+        self.max_resolution = per_axis(self.max_resolution, "max_resolution", (int, float), default=grid)
         check_config_fields(self)
 
     @property
