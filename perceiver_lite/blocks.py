@@ -8,9 +8,12 @@ notebooks/03_latent_bottleneck.ipynb."""
 __all__ = ['MLP', 'CrossAttentionBlock', 'SelfAttentionBlock', 'LatentTower']
 
 # %% ../notebooks/03_latent_bottleneck.ipynb #f9bafd19
+from types import SimpleNamespace
+
 from torch import nn
 
 from .attention import MultiHeadAttention
+from .checks import check_choices
 
 # %% ../notebooks/03_latent_bottleneck.ipynb #5183cd80
 class MLP(nn.Module):
@@ -18,6 +21,7 @@ class MLP(nn.Module):
 
     def __init__(self, dim, widening_factor=1, gelu="exact"):
         super().__init__()
+        check_choices(SimpleNamespace(gelu=gelu), {"gelu": ("exact", "tanh")})  # any other string would mean tanh
         self.dense1 = nn.Linear(dim, widening_factor * dim)
         self.activation = nn.GELU(approximate="none" if gelu == "exact" else "tanh")
         self.dense2 = nn.Linear(widening_factor * dim, dim)
