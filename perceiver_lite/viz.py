@@ -10,6 +10,8 @@ __all__ = ['cross_attention_maps', 'plot_image_attention', 'plot_score_maps', 'p
 
 # %% ../notebooks/10_attention_maps.ipynb #3aff6944
 import io
+import numbers
+from collections.abc import Iterable
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -29,7 +31,7 @@ def cross_attention_maps(model, inputs, mask=None):
         maps = model.encoder(*model.input_array(inputs, mask), need_weights=True)[1]
     finally:
         model.train(was_training)
-    return torch.stack(maps, dim=1).float().cpu()  # (B, X, h, N, M)
+    return torch.stack(maps, dim=1).float().cpu()  # (B, cross-attends, h, N, M)
 
 # %% ../notebooks/10_attention_maps.ipynb #01f28252
 def _numpy(array):
@@ -64,7 +66,30 @@ def _overlay(ax, picture, attention=None, title=""):
     ax.set_yticks([])
     return artist
 
+# %% ../notebooks/10_attention_maps.ipynb #d41f8b6e
+def _index(name, value, size):
+    "`value` as an int in [0, `size`), or a ValueError that names it."
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < size:
+        raise ValueError(f"{name} must lie in [0, {size}) as an int, got {value!r}")
+    return int(value)
 
+
+def _indices(name, values, size):
+    "One or more ints in [0, `size`) as a list, or a ValueError that names them."
+    values = values.tolist() if isinstance(values, (np.ndarray, torch.Tensor)) else values
+    values = list(values) if isinstance(values, Iterable) and not isinstance(values, str) else [values]
+    if not values:
+        raise ValueError(f"{name} must lie in [0, {size}), one or more ints, got none")
+    return [_index(name, value, size) for value in values]
+
+
+def _count(name, value):
+    "`value` as an int ≥ 1, or a ValueError that names it."
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an int ≥ 1, got {value!r}")
+    return int(value)
+
+# %% ../notebooks/10_attention_maps.ipynb #e5a93c07
 def _check_weights(weights, layout, size=None):
     "`weights` as a numpy array of rank len(layout), its last axis of length `size` when given."
     weights = _numpy(weights)
@@ -81,10 +106,9 @@ def plot_image_attention(image, weights, latents=(0, 1, 2, 3), heads=None, title
     picture = _picture(image)
     height, width = picture.shape[:2]
     weights = _check_weights(weights, ("cross-attends", "h", "N", "M"), height * width)
-    latents = list(latents)
-    if any(not 0 <= n < weights.shape[2] for n in latents):
-        raise ValueError(f"latents must lie in [0, {weights.shape[2]}), got {latents}")
-    rows = [(x, h) for x in range(weights.shape[0]) for h in (range(weights.shape[1]) if heads is None else heads)]
+    latents = _indices("latents", latents, weights.shape[2])
+    heads = range(weights.shape[1]) if heads is None else _indices("heads", heads, weights.shape[1])
+    rows = [(x, h) for x in range(weights.shape[0]) for h in heads]
     fig, axes = plt.subplots(len(rows), len(latents) + 2, figsize=(1.5 * len(latents) + 3.6, 1.6 * len(rows) + 0.6),
                              squeeze=False, layout="constrained")
     for row, (x, h) in zip(axes, rows):
@@ -102,10 +126,9 @@ def plot_score_maps(weights, height, width, latents=range(16), columns=8, title=
     """The paper's kind of map for one cross-attend and head: each latent's score before the softmax, not
     overlaid — `weights` (N, H·W), whose log is the score minus one constant per latent. Each panel is
     scaled from its minimum (0) to its maximum (1)."""
+    height, width, columns = _count("height", height), _count("width", width), _count("columns", columns)
     weights = _check_weights(weights, ("N", "M"), height * width)
-    latents = list(latents)
-    if any(not 0 <= n < weights.shape[0] for n in latents):
-        raise ValueError(f"latents must lie in [0, {weights.shape[0]}), got {latents}")
+    latents = _indices("latents", latents, weights.shape[0])
     scores = np.log(np.clip(weights[latents], 1e-30, None)).reshape(-1, height, width)  # (n, H, W)
     rows = -(-len(latents) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns + 1, 1.25 * rows + 0.5), squeeze=False,
@@ -128,7 +151,8 @@ def plot_sequence_attention(signal, weights, heads=None):
     signal = _numpy(signal)
     signal = signal[:, None] if signal.ndim == 1 else signal  # (T, C)
     weights = _check_weights(weights, ("cross-attends", "h", "N", "T"), signal.shape[0])
-    rows = [(x, h) for x in range(weights.shape[0]) for h in (range(weights.shape[1]) if heads is None else heads)]
+    heads = range(weights.shape[1]) if heads is None else _indices("heads", heads, weights.shape[1])
+    rows = [(x, h) for x in range(weights.shape[0]) for h in heads]
     fig, axes = plt.subplots(len(rows) + 1, 1, figsize=(7, 1.2 + 1.4 * len(rows)), sharex=True, squeeze=False)
     axes = axes[:, 0]
     axes[0].plot(np.arange(signal.shape[0]), signal, color="black", lw=1)
@@ -146,9 +170,11 @@ def plot_decoder_attention(weights, example=0, output_names=None):
     """Which latents each output query reads: `weights` (B, h, O, N) from a decoder's cross-attention,
     one heat map (outputs × latents) per head for `example`; `output_names` label the O rows."""
     weights = _check_weights(weights, ("B", "h", "O", "N"))
-    if not 0 <= example < weights.shape[0]:
-        raise ValueError(f"example must lie in [0, {weights.shape[0]}), got {example}")
+    example = _index("example", example, weights.shape[0])
     heads, outputs, latents = weights.shape[1:]
+    output_names = None if output_names is None else [str(name) for name in output_names]
+    if output_names is not None and len(output_names) != outputs:
+        raise ValueError(f"output_names must name the {outputs} outputs, got {len(output_names)} names")
     fig, axes = plt.subplots(1, heads, figsize=(1.5 + 0.12 * latents * heads, 1 + 0.25 * min(outputs, 40)), squeeze=False)
     for h, ax in enumerate(axes[0]):
         image = ax.imshow(weights[example, h], aspect="auto", cmap="inferno", interpolation="nearest")
@@ -161,14 +187,21 @@ def plot_decoder_attention(weights, example=0, output_names=None):
     return fig
 
 # %% ../notebooks/10_attention_maps.ipynb #c0efd70e
+def _check_examples(inputs, maps):
+    "`maps` (B, cross-attends, h, N, M) as a numpy array, for `inputs` holding the same B examples."
+    maps = _check_weights(maps, ("B", "cross-attends", "h", "N", "M"))
+    if len(inputs) != maps.shape[0]:
+        raise ValueError(f"inputs must hold the {maps.shape[0]} examples the maps were made for, got {len(inputs)}")
+    return maps
+
+
 def attention_frame(inputs, maps, example=0, cross_attend=0, head=0, latent=0):
     """One latent's map over one example: `inputs` (B, H, W[, C]) images or (B, T[, C]) sequences,
     `maps` (B, cross-attends, h, N, M). Returns `(figure, caption)`; the caption names what is shown."""
-    maps = _check_weights(maps, ("B", "cross-attends", "h", "N", "M"))
+    maps = _check_examples(inputs, maps)
     selection = dict(example=example, cross_attend=cross_attend, head=head, latent=latent)
     for (name, index), size in zip(selection.items(), maps.shape):
-        if not 0 <= index < size:
-            raise ValueError(f"{name} must lie in [0, {size}), got {index}")
+        _index(name, index, size)
     caption = f"showing example {example}, cross-attend {cross_attend}, head {head}, latent {latent}"
     attention, item = maps[example, cross_attend, head, latent], _numpy(inputs[example])  # (M,), one input
     if item.shape[0] == attention.shape[0]:  # a sequence: T = M
@@ -201,7 +234,7 @@ def attention_viewer(inputs, maps):
     "Widgets to browse `maps` (B, cross-attends, h, N, M) over `inputs`; returns the box to display."
     import ipywidgets as widgets
 
-    examples, cross_attends, heads, latents = _check_weights(maps, ("B", "cross-attends", "h", "N", "M")).shape[:4]
+    examples, cross_attends, heads, latents = _check_examples(inputs, maps).shape[:4]
     labelled = dict(style={"description_width": "initial"})
     controls = dict(
         example=widgets.IntSlider(0, 0, examples - 1, description="example", continuous_update=False, **labelled),
