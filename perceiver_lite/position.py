@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from .checks import check_choices, check_ints
+
 # %% ../notebooks/02_position_encoding.ipynb #a6b89b06
 def linear_positions(index_dims, output_range=(-1.0, 1.0), device=None, dtype=torch.float32):
     """Coordinates of every point of a grid of shape `index_dims`, each axis spanning `output_range`
@@ -31,14 +33,16 @@ def frequency_bands(num_bands, max_resolution, spacing="linear", device=None, dt
     evenly spaced (`"linear"`, as the released code) or geometric (`"log"`). Returns `(A, K)`."""
     if spacing == "linear":
         bands = [torch.linspace(1.0, res / 2, num_bands, device=device, dtype=dtype) for res in max_resolution]
-    else:
+    elif spacing == "log":
         exponents = torch.linspace(0.0, 1.0, num_bands, device=device, dtype=dtype)  # (K,)
         bands = [(res / 2) ** exponents for res in max_resolution]  # neighbours differ by a constant ratio
+    else:
+        raise ValueError(f"spacing must be 'linear' or 'log', got {spacing!r}")
     return torch.stack(bands)  # (A, K)
 
 # %% ../notebooks/02_position_encoding.ipynb #8477a911
 def fourier_features(positions, num_bands, max_resolution, concat_pos=True, sine_only=False, spacing="linear"):
-    """Fourier features of `positions` `(M, A)`: sin (and cos) of π·x·f for every axis and band.
+    """Fourier features of `positions` `(M, A)`: sin (and cos) of π·f·p for every axis and band.
     Returns `(M, channels)` laid out [positions, all sines, all cosines], axis-major within each."""
     bands = frequency_bands(num_bands, max_resolution, spacing, positions.device, positions.dtype)  # (A, K)
     phases = positions[:, :, None] * bands  # (M, A, K)
@@ -83,6 +87,10 @@ class FourierPositionEncoding(nn.Module):
         super().__init__()
         self.num_bands, self.max_resolution = num_bands, tuple(max_resolution)
         self.concat_pos, self.sine_only, self.spacing = concat_pos, sine_only, spacing
+        check_ints(self, ("num_bands",))
+        check_choices(self, {"spacing": ("linear", "log")})
+        if not self.max_resolution or any(not r > 0 for r in self.max_resolution):
+            raise ValueError(f"max_resolution must be one or more positive numbers, got {max_resolution}")
 
     def num_channels(self, num_dims):
         "Channels produced for a grid of `num_dims` axes."
@@ -91,6 +99,8 @@ class FourierPositionEncoding(nn.Module):
     def forward(self, index_dims, device=None, dtype=torch.float32):
         "Features of every point of an `index_dims` grid, row-major: `(M, channels)`."
         index_dims = tuple(int(size) for size in index_dims)  # hashable, so the cache can key on it
+        if len(index_dims) != len(self.max_resolution) or min(index_dims) < 1:
+            raise ValueError(f"index_dims must be {len(self.max_resolution)} sizes ≥ 1, got {index_dims}")
         # All six positional: the cache keys on the call as written, so every caller shares one entry.
         features = fourier_position_features(index_dims, self.num_bands, self.max_resolution,
                                              self.concat_pos, self.sine_only, self.spacing)
@@ -107,9 +117,13 @@ class LearnedPositionEncoding(nn.Module):
     def __init__(self, num_positions, channels, init_scale=0.02):
         super().__init__()
         self.num_positions, self.channels = num_positions, channels
+        check_ints(self, ("num_positions", "channels"))
         self.embeddings = nn.Parameter(torch.randn(num_positions, channels) * init_scale)
 
     def forward(self, num_positions=None):
         "The first `num_positions` embeddings (all of them by default): `(M, channels)`."
         num_positions = self.num_positions if num_positions is None else num_positions
+        # A plain int is checked; a size torch.export traces (a SymInt) is left to the exported graph.
+        if isinstance(num_positions, int) and not 1 <= num_positions <= self.num_positions:
+            raise ValueError(f"num_positions must lie in [1, {self.num_positions}], got {num_positions}")
         return self.embeddings[:num_positions]  # (M, C)
