@@ -289,7 +289,7 @@ def from_transformers(model, fused=True):
 # %% ../notebooks/A1_reference_weights.ipynb #2e20f6e4
 def read_reference_folder(folder):
     """`(config values, state dict)` from a folder `save_pretrained` wrote: config.json and safetensors, or a
-    pytorch_model.bin read with `torch.load(weights_only=True)` — tensors only, never code."""
+    pytorch_model.bin read with `torch.load(weights_only=True)`, which calls only allow-listed callables."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: no config.json (a checkpoint folder holds config.json and model.safetensors)")
@@ -299,12 +299,12 @@ def read_reference_folder(folder):
     if (folder / "model.safetensors.index.json").is_file():
         shards = set(json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"].values())
         return values, {name: t for shard in sorted(shards) for name, t in load_file(folder / shard).items()}
-    if (folder / "pytorch_model.bin").is_file():  # a pickle: opened only by the unpickler that refuses code
+    if (folder / "pytorch_model.bin").is_file():  # a pickle: opened only by the allow-listing unpickler
         try:
             return values, torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
-            raise ValueError(f"{folder}: pytorch_model.bin holds more than tensors, and code is never unpickled "
-                             f"here: {str(error).splitlines()[0]}") from None
+            raise ValueError(f"{folder}: pytorch_model.bin names a callable outside torch.load's weights_only "
+                             f"allow-list, and nothing else unpickles it here: {str(error).splitlines()[0]}") from None
     raise FileNotFoundError(f"{folder}: no weights — expected model.safetensors (or model.safetensors.index.json) "
                             "beside config.json")
 
