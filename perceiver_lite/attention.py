@@ -8,7 +8,6 @@ __all__ = ['attention', 'split_heads', 'merge_heads', 'MultiHeadAttention', 'sca
 
 # %% ../notebooks/01_attention.ipynb #88b5b986
 import math
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -48,13 +47,11 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, q_dim, kv_dim, num_heads=1, qk_channels=None, v_channels=None, out_dim=None,
                  fused=True, attention_scale="divide"):
         super().__init__()
-        qk_channels = qk_channels or q_dim
-        v_channels = v_channels or qk_channels
-        check_ints(SimpleNamespace(num_heads=num_heads, qk_channels=qk_channels, v_channels=v_channels),
-                   ("num_heads", "qk_channels", "v_channels"))  # a layer nobody means fails here, not mid-forward
+        qk_channels, v_channels = qk_channels or q_dim, v_channels or qk_channels or q_dim
+        self.num_heads, self.fused, self.attention_scale = num_heads, fused, attention_scale
+        check_ints(self, ("num_heads",))  # a layer nobody means fails here, not mid-forward
         check_heads([("qk_channels", qk_channels), ("v_channels", v_channels)], num_heads, "num_heads")
-        check_choices(SimpleNamespace(attention_scale=attention_scale), {"attention_scale": ("divide", "multiply")})
-        self.num_heads, self.fused = num_heads, fused
+        check_choices(self, {"attention_scale": ("divide", "multiply")})
         self.scale = None if attention_scale == "divide" else 1 / math.sqrt(qk_channels // num_heads)
         self.to_q = nn.Linear(q_dim, qk_channels)
         self.to_k = nn.Linear(kv_dim, qk_channels)
