@@ -11,11 +11,12 @@ __all__ = ['SPRITES', 'make_av_clips', 'patchify', 'MultimodalAdapter', 'Multimo
 # %% ../notebooks/08_multimodal.ipynb #caf270f5
 import math
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-from .checks import check_tensor
+from .checks import check_ints, check_tensor, describe
 from .perceiver import FourierAdapter, Perceiver, PerceiverConfig
 
 # %% ../notebooks/08_multimodal.ipynb #af39ea41
@@ -60,12 +61,12 @@ def _check_av_args(num_clips, num_frames, size, audio_length, num_shapes, num_pi
     for name, value, least in (("num_clips", num_clips, 1), ("num_frames", num_frames, 1), ("size", size, 4),
                                ("audio_length", audio_length, 1), ("num_shapes", num_shapes, 1),
                                ("num_pitches", num_pitches, 1)):
-        if not isinstance(value, int) or value < least:
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise ValueError(f"{name} must be an int ≥ {least}, got {value!r}")
     if num_shapes > len(SPRITES):
         raise ValueError(f"num_shapes must be ≤ {len(SPRITES)} (the sprites {tuple(SPRITES)}), got {num_shapes}")
-    if not noise >= 0:
-        raise ValueError(f"noise must be ≥ 0, got {noise}")
+    if not 0 <= noise < math.inf:
+        raise ValueError(f"noise must be finite and ≥ 0, got {noise}")
 
 
 def make_av_clips(num_clips, num_frames=8, size=12, audio_length=256, num_shapes=3, num_pitches=2, noise=0.3, seed=0):
@@ -84,8 +85,11 @@ def make_av_clips(num_clips, num_frames=8, size=12, audio_length=256, num_shapes
 # %% ../notebooks/08_multimodal.ipynb #f8b1ac00
 def patchify(array, patch_shape):
     "Non-overlapping patches of a grid, each flattened into channels: `(B, *grid)` → `(B, *grid / patch, prod(patch))`."
+    if not isinstance(array, torch.Tensor) or array.dim() < 2:
+        raise ValueError(f"array must be a tensor (B, *grid) with at least one grid axis, got {describe(array)}")
     grid, patch_shape = tuple(array.shape[1:]), tuple(patch_shape)
-    if len(patch_shape) != len(grid) or any(p < 1 or g % p for g, p in zip(grid, patch_shape)):
+    wrong = lambda g, p: not isinstance(p, int) or isinstance(p, bool) or p < 1 or g % p
+    if len(patch_shape) != len(grid) or any(wrong(g, p) for g, p in zip(grid, patch_shape)):
         raise ValueError(f"patch_shape must give one size ≥ 1 per grid axis, dividing it: grid {grid}, got {patch_shape}")
     axes = len(grid)
     split = [size for g, p in zip(grid, patch_shape) for size in (g // p, p)]
@@ -95,13 +99,21 @@ def patchify(array, patch_shape):
     return patches.reshape(array.shape[0], *(g // p for g, p in zip(grid, patch_shape)), -1)  # (B, *grid/patch, P)
 
 # %% ../notebooks/08_multimodal.ipynb #ceea0ab6
+def _check_modality_configs(modalities, min_padding):
+    "Names (str) → 'fourier' `PerceiverConfig`s, and `min_padding` an int ≥ 0; else raise, naming what was given."
+    if not isinstance(modalities, dict) or not modalities or any(
+            not isinstance(name, str) or not isinstance(c, PerceiverConfig) or c.adapter != "fourier"
+            for name, c in modalities.items()):
+        raise ValueError(f"modalities must map names to 'fourier' PerceiverConfigs, got {modalities!r}")
+    check_ints(SimpleNamespace(min_padding=min_padding), ("min_padding",), least=0)
+
+
 class MultimodalAdapter(nn.Module):
     "Modalities `{name: (B, *grid, C_m)}` → one input array `(B, Σ M_m, C)`: own Fourier features, learned padding."
 
     def __init__(self, modalities, min_padding=2):
         super().__init__()
-        if not modalities or any(c.adapter != "fourier" for c in modalities.values()):
-            raise ValueError(f"modalities must map names to 'fourier' PerceiverConfigs, got {modalities!r}")
+        _check_modality_configs(modalities, min_padding)
         modalities = dict(sorted(modalities.items()))  # by name: equal dicts, whatever their order, give one model
         self.adapters = nn.ModuleDict({name: FourierAdapter(c) for name, c in modalities.items()})
         self.channels = max(c.input_dim for c in modalities.values()) + min_padding
@@ -136,11 +148,10 @@ class MultimodalConfig:
         return max(c.input_dim for c in self.modalities.values()) + self.min_padding
 
     def __post_init__(self):
-        if not self.modalities or any(c.adapter != "fourier" for c in self.modalities.values()):
-            raise ValueError(f"modalities must map names to 'fourier' PerceiverConfigs, got {self.modalities!r}")
-        if self.min_padding < 0:
-            raise ValueError(f"min_padding must be ≥ 0, got {self.min_padding}")
+        _check_modality_configs(self.modalities, self.min_padding)
         p = self.perceiver
+        if not isinstance(p, PerceiverConfig):
+            raise TypeError(f"perceiver must be a PerceiverConfig, got {type(p).__name__}")
         if p.adapter != "none" or p.input_channels != self.channels:
             raise ValueError(f"perceiver must have adapter 'none' and input_channels {self.channels}, "
                              f"got {p.adapter!r} and {p.input_channels}")

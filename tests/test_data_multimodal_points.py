@@ -36,7 +36,7 @@ def test_av_clips_class_is_shape_and_pitch():
     (dict(size=3), "size must be an int ≥ 4, got 3"),
     (dict(num_shapes=5), "num_shapes must be ≤ 4"),
     (dict(num_pitches=0), "num_pitches must be an int ≥ 1, got 0"),
-    (dict(noise=-1.0), "noise must be ≥ 0, got -1.0"),
+    (dict(noise=-1.0), "noise must be finite and ≥ 0, got -1.0"),
 ])
 def test_av_clips_bad_input(bad, words):
     with pytest.raises(ValueError, match=words):
@@ -67,8 +67,8 @@ def test_random_rotations_are_rotations():
     (dict(num_clouds=0), "num_clouds must be an int ≥ 1, got 0"),
     (dict(shapes=("sphere", "blob")), r"shapes must be names among \('sphere'.*got \('sphere', 'blob'\)"),
     (dict(shapes=()), r"got \(\)"),
-    (dict(scale_range=(-1.0, 1.0)), r"0 < low ≤ high, got \(-1.0, 1.0\)"),
-    (dict(noise=-0.1), "noise must be ≥ 0, got -0.1"),
+    (dict(scale_range=(-1.0, 1.0)), r"0 < low ≤ high, finite, got \(-1.0, 1.0\)"),
+    (dict(noise=-0.1), "noise must be finite and ≥ 0, got -0.1"),
 ])
 def test_point_clouds_bad_input(bad, words):
     with pytest.raises(ValueError, match=words):
