@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test reproduce notebooks experiments export lab bench docs clean-venv
+.PHONY: test test-fast reproduce notebooks experiments export lab bench docs clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(STAMP)
 	PERCEIVER_LITE_TEST_SIZE=1 MPLBACKEND=agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 		--nbval-sanitize-with tools/nbval_sanitize.cfg -p no:cacheprovider
+
+test-fast: $(STAMP)  # day-to-day: the tests not marked slow, without the notebooks (a few minutes)
+	PERCEIVER_LITE_TEST_SIZE=1 MPLBACKEND=agg $(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider -q
 
 reproduce: $(STAMP)  # the sweeps first: notebook 11 shows the results/*.csv they write
 	$(MAKE) experiments

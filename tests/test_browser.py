@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from conftest import free_port, kill_leftovers
+
+pytestmark = pytest.mark.slow  # minutes: kept out of the fast subset (pytest -m "not slow")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "10_attention_maps.ipynb"
@@ -46,10 +49,6 @@ RUN_ALL = """() => {
 }"""
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _request(url, token, method="GET"):
@@ -73,16 +72,6 @@ def _write_config(home):
     return folders
 
 
-def _kill_leftovers(marker):
-    "SIGKILL processes whose command line names our temporary runtime folder (the kernels we started)."
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            pass
 
 
 def _shutdown(server, base, token, runtime, log):
@@ -102,7 +91,7 @@ def _shutdown(server, base, token, runtime, log):
                             server.wait(timeout=15)
                         except subprocess.TimeoutExpired:
                             pass
-        _kill_leftovers(str(runtime))
+        kill_leftovers(str(runtime))
     finally:
         log.close()
 
@@ -119,7 +108,7 @@ def lab(tmp_path, request):
     served = tmp_path / "notebooks"
     served.mkdir()
     shutil.copy(NOTEBOOK, served / NOTEBOOK.name)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(folders["config"]), "JUPYTER_DATA_DIR": str(folders["data"]),
            "JUPYTER_RUNTIME_DIR": str(folders["runtime"]), "IPYTHONDIR": str(folders["ipython"]),

@@ -106,6 +106,7 @@ def test_parameters_are_checked_and_typed():
     assert grid({"a": [1, 2], "b": ["x"]}, {"c": 0}) == [{"c": 0, "a": 1, "b": "x"}, {"c": 0, "a": 2, "b": "x"}]
 
 
+@pytest.mark.slow
 def test_cli_rejects_unknown_parameter():
     result = subprocess.run([sys.executable, "-m", "perceiver_lite.experiments", "sweep", "--param", "num_latent=8,16"],
                             cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120)
@@ -113,6 +114,7 @@ def test_cli_rejects_unknown_parameter():
     assert "unknown parameter 'num_latent'" in result.stderr and "num_latents" in result.stderr
 
 
+@pytest.mark.slow
 def test_notebook_rejects_unknown_model(tmp_path):
     import papermill
 
@@ -120,6 +122,7 @@ def test_notebook_rejects_unknown_model(tmp_path):
         run_point({"model": "gru", "steps": 1}, tmp_path / "bad.ipynb", tmp_path / "bad.json")
 
 
+@pytest.mark.slow
 def test_run_writes_a_record(tmp_path):
     record = run_point(TINY, tmp_path / "point.ipynb", tmp_path / "point.json")
     assert RECORD_KEYS <= set(record)
@@ -128,6 +131,7 @@ def test_run_writes_a_record(tmp_path):
     assert (tmp_path / "point.ipynb").exists()
 
 
+@pytest.mark.slow
 def test_sweep_collects_a_csv(tmp_path, monkeypatch):
     real_notebook = experiments.notebook_path()
     monkeypatch.setattr(experiments, "repository", lambda: tmp_path)

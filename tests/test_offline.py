@@ -150,6 +150,7 @@ FRESH_PROCESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_fresh_process_with_network_off_from_the_start():
     "Import-time downloads (a hub lookup when transformers loads, say) only show in a fresh process."
     env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1"}

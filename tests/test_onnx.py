@@ -25,6 +25,8 @@ from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOConfig  # n
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig  # noqa: E402
 from perceiver_lite.position import fourier_position_features  # noqa: E402
 
+pytestmark = pytest.mark.slow  # minutes: kept out of the fast subset (pytest -m "not slow")
+
 B = torch.export.Dim("batch", min=1, max=64)
 M = torch.export.Dim("M", min=2, max=4096)
 

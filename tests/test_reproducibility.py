@@ -136,6 +136,7 @@ FRESH_PROCESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_fresh_processes_write_byte_identical_checkpoints(tmp_path):
     "Nothing hidden in a process (hash seeds, caches) changes a seeded run: equal seeds, equal files."
     digests = []

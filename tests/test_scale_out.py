@@ -5,7 +5,6 @@ one process with the whole batch."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,9 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import free_port, kill_leftovers
 from perceiver_lite import experiments
 from perceiver_lite.experiments import (expected_seconds, imported_modules, plan, point_key, remember, run_point,
                                         source_digest)
+
+pytestmark = pytest.mark.slow  # minutes: kept out of the fast subset (pytest -m "not slow")
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEPT = {"model": ["mlp", "cnn"], "seed": [0, 1]}
@@ -35,18 +37,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))  # marks the kernels this test starts
     (tmp_path / "perceiver_lite").symlink_to(ROOT / "perceiver_lite")  # the code the cache keys digest
     yield tmp_path
-    _kill_leftovers(str(tmp_path / "runtime"))
+    kill_leftovers(str(tmp_path / "runtime"))
 
 
-def _kill_leftovers(marker):
-    "SIGKILL kernels whose command line names our runtime folder (one orphaned by a killed worker)."
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    os.kill(int(entry.name), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
 
 
 def test_cluster_sweep_equals_sequential_reports_failures_and_resumes(isolated, capsys):
@@ -70,10 +63,23 @@ def test_cluster_sweep_equals_sequential_reports_failures_and_resumes(isolated, 
     assert [(r["model"], r["seed"]) for r in written] == [("mlp", 0), ("mlp", 1), ("cnn", 0), ("cnn", 1)]
 
 
+def _executed_cells(path):
+    "How many code cells of a notebook that papermill is writing have run (0 while it is unreadable)."
+    try:
+        return sum(1 for cell in json.loads(path.read_text())["cells"] if cell.get("execution_count"))
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _lost_tasks(dask_scheduler):
+    "Tasks whose worker died while running them (Dask counts them as suspicious and runs them again)."
+    return {str(key): task.suspicious for key, task in dask_scheduler.tasks.items() if task.suspicious}
+
+
 def test_a_worker_killed_mid_point_does_not_lose_the_point(isolated):
     from dask.distributed import Client, LocalCluster
 
-    swept = {"model": ["mlp", "cnn"]}
+    swept, folder = {"model": ["mlp", "cnn"]}, isolated / "build" / "experiments" / "kill"
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
             Client(cluster) as client:
         outcome = {}
@@ -81,17 +87,23 @@ def test_a_worker_killed_mid_point_does_not_lose_the_point(isolated):
             "kill", swept, {"steps": 50}, scheduler=cluster.scheduler_address)))
         runner.start()
         deadline, victim = time.time() + 120, None
-        while victim is None and time.time() < deadline:
+        while victim is None and time.time() < deadline:  # a worker holding a point whose notebook is executing
             busy = [worker for worker, tasks in client.processing().items() if tasks]
-            victim = busy[0] if busy else None
-            time.sleep(0.5)
-        assert victim, "no point started within two minutes"
-        time.sleep(2)  # the point is now executing its notebook
+            running = [path for path in folder.glob("*.ipynb") if _executed_cells(path) >= 2]
+            victim = busy[0] if busy and running and not list(folder.glob("*.json")) else None
+            time.sleep(0.2)
+        assert victim, "no point was executing its notebook within two minutes"
         pid = client.run(os.getpid, workers=[victim])[victim]
         os.kill(pid, signal.SIGKILL)
+        lost, deadline = {}, time.time() + 60
+        while not lost and time.time() < deadline:  # the scheduler notices and reschedules the victim's point
+            lost = client.run_on_scheduler(_lost_tasks)
+            time.sleep(0.2)
         runner.join(timeout=600)
     records, failures = outcome["result"]
-    print(f"killed worker {victim} (pid {pid}); records: {[(r['model'], r['test_accuracy']) for r in records]}")
+    print(f"killed worker {victim} (pid {pid}) mid-point; tasks run again: {lost}; "
+          f"records: {[(r['model'], r['test_accuracy']) for r in records]}")
+    assert len(lost) == 1, f"the killed worker should have been running exactly one point, the scheduler lost {lost}"
     assert not failures and [r["model"] for r in records] == ["mlp", "cnn"]
 
 
@@ -117,10 +129,6 @@ def test_a_notebooks_digest_covers_the_modules_it_imports():
     assert "flow" not in modules and "pretrained" not in modules  # the optical flow module cannot stale its records
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _train(tmp_path, name, batch, processes=1):
@@ -129,7 +137,7 @@ def _train(tmp_path, name, batch, processes=1):
             "--set", "num_latents=8", "--set", "latent_dim=16", "--out", str(out)]
     if processes > 1:
         args = ["-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--nnodes=1",
-                f"--rdzv-endpoint=127.0.0.1:{_free_port()}", "--rdzv-backend=c10d", *args]
+                f"--rdzv-endpoint=127.0.0.1:{free_port()}", "--rdzv-backend=c10d", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
