@@ -40,9 +40,8 @@ def merge_heads(array):
 
 # %% ../notebooks/01_attention.ipynb #2b3b1df8
 class MultiHeadAttention(nn.Module):
-    """`q_dim`-wide queries attend to `kv_dim`-wide inputs with `num_heads` heads. `fused` picks PyTorch's
-    kernel, unless the weights are asked for; `attention_scale` "divide"s the scores by √d (the reference
-    port) or "multiply"s them by 1/√d (the JAX original) on the written-out path."""
+    """`q_dim`-wide queries attend to `kv_dim`-wide inputs in `num_heads` heads; `fused` picks PyTorch's kernel
+    unless weights are asked; `attention_scale` "divide"s scores by √d (reference port) or "multiply"s (JAX)."""
 
     def __init__(self, q_dim, kv_dim, num_heads=1, qk_channels=None, v_channels=None, out_dim=None,
                  fused=True, attention_scale="divide"):
@@ -63,8 +62,7 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.to_q(queries), self.num_heads)  # (B, h, N, d)
         k = split_heads(self.to_k(inputs), self.num_heads)  # (B, h, M, d)
         v = split_heads(self.to_v(inputs), self.num_heads)  # (B, h, M, dv)
-        if mask is not None:
-            mask = mask[:, None, None, :]  # (B, 1, 1, M): the same keys for every head and query
+        mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, M): one mask for all heads and queries
         if self.fused and not need_weights:
             output, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale), None
         else:

@@ -80,8 +80,7 @@ fourier_position_features.cache_clear, fourier_position_features.cache_info = _g
 
 # %% ../notebooks/02_position_encoding.ipynb #73be67a3
 class FourierPositionEncoding(nn.Module):
-    """Parameter-free Fourier position features of a grid (see `fourier_features`); `max_resolution`
-    has one entry per axis and fixes the frequencies whatever grid the module is asked for."""
+    "Parameter-free Fourier features of any grid; `max_resolution` (one entry per axis) fixes the bands."
 
     def __init__(self, num_bands, max_resolution, concat_pos=True, sine_only=False, spacing="linear"):
         super().__init__()
