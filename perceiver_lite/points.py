@@ -10,11 +10,12 @@ __all__ = ['POINT_SHAPES', 'random_rotations', 'make_point_clouds', 'PointNetCon
 # %% ../notebooks/09_point_clouds.ipynb #1f9d1991
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-from .checks import check_tensor
+from .checks import check_ints, check_tensor
 
 # %% ../notebooks/09_point_clouds.ipynb #cff9edc0
 def _angles(count, points, generator):
@@ -76,6 +77,7 @@ POINT_SHAPES = {"sphere": _sphere, "cube": _cube, "cylinder": _cylinder, "cone":
 
 def random_rotations(count, generator=None):
     "`count` rotation matrices `(n, 3, 3)`, uniformly distributed (Haar) over SO(3)."
+    check_ints(SimpleNamespace(count=count), ("count",))
     q, r = torch.linalg.qr(torch.randn(count, 3, 3, generator=generator))
     q = q * torch.diagonal(r, dim1=-2, dim2=-1).sign()[:, None, :]  # a unique QR makes q Haar-uniform on O(3)
     q[:, :, 0] *= torch.linalg.det(q)[:, None]  # flip reflections into rotations
@@ -85,15 +87,15 @@ def random_rotations(count, generator=None):
 def _check_cloud_args(num_clouds, num_points, shapes, scale_range, noise):
     "Raise ValueError naming the expected values and the ones given."
     for name, value in (("num_clouds", num_clouds), ("num_points", num_points)):
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an int ≥ 1, got {value!r}")
-    unknown = [name for name in shapes if name not in POINT_SHAPES]
-    if not shapes or unknown:
-        raise ValueError(f"shapes must be names among {tuple(POINT_SHAPES)}, got {tuple(shapes)}")
-    if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
-        raise ValueError(f"scale_range must be (low, high) with 0 < low ≤ high, got {tuple(scale_range)}")
-    if not noise >= 0:
-        raise ValueError(f"noise must be ≥ 0, got {noise}")
+    unknown = isinstance(shapes, str) or any(name not in POINT_SHAPES for name in shapes)
+    if unknown or not shapes or len(set(shapes)) != len(shapes):
+        raise ValueError(f"shapes must be names among {tuple(POINT_SHAPES)}, each once, got {shapes!r}")
+    if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1] < math.inf:
+        raise ValueError(f"scale_range must be (low, high) with 0 < low ≤ high, finite, got {tuple(scale_range)}")
+    if not 0 <= noise < math.inf:
+        raise ValueError(f"noise must be finite and ≥ 0, got {noise}")
 
 
 def make_point_clouds(num_clouds, num_points=256, shapes=tuple(POINT_SHAPES), scale_range=(0.6, 1.0), noise=0.02, seed=0):
@@ -118,6 +120,9 @@ class PointNetConfig:
     num_classes: int = 6
     width: int = 64
     input_channels: int = 3  # C per point: xyz
+
+    def __post_init__(self):
+        check_ints(self, ("num_classes", "width", "input_channels"))
 
 
 class PointNet(nn.Module):
