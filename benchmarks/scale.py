@@ -19,7 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import ROOT, build, measure_in_child  # noqa: E402
 
-from perceiver_lite.fast import loglog_slope, measure  # noqa: E402
+from perceiver_lite.attention import scaling_exponent  # noqa: E402
+from perceiver_lite.fast import measure  # noqa: E402
 
 SIDES = (100, 316, 1000, 3162)
 RUNS = {  # label → (implementation, streamed)
@@ -59,14 +60,14 @@ def sweep(sides, limit_bytes):
 
 
 def report(results):
-    print("\nslopes (log-log, over the sizes each ran):")
+    print("\nslopes (log-log, over the larger half of the sizes each ran: the course's one rule):")
     for label, measured in results.items():
         sides = sorted(measured)
         if len(sides) >= 2:
             sizes = np.array(sides) ** 2
             t = [measured[s]["seconds"] for s in sides]
             m = [max(measured[s]["peak_bytes"], 1.0) for s in sides]
-            print(f"  {label:30s} time ∝ M^{loglog_slope(sizes, t):.2f}   peak memory ∝ M^{loglog_slope(sizes, m):.2f}")
+            print(f"  {label:30s} time ∝ M^{scaling_exponent(sizes, t):.2f}   peak memory ∝ M^{scaling_exponent(sizes, m):.2f}")
     ours = results["perceiver_lite (streamed)"]
     for peer in ("transformers", "lucidrains"):
         if 1000 in ours and 1000 in results[peer]:

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from perceiver_lite.attention import MultiHeadAttention, attention, merge_heads, split_heads
-from perceiver_lite.fast import loglog_slope, measure
+from perceiver_lite.attention import scaling_exponent
+from perceiver_lite.fast import measure
 
 
 @pytest.mark.parametrize("num_heads,q_dim,kv_dim", [(1, 16, 16), (4, 32, 7), (8, 64, 261)])
@@ -69,4 +70,4 @@ def test_measure_and_slope():
     seconds, peak = measure(lambda: torch.ones(2**22), repeats=2)  # 16 MiB per call
     assert seconds > 0
     assert peak != peak or peak >= 8 * 2**20  # nan where /proc is unavailable
-    assert loglog_slope([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
+    assert scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
