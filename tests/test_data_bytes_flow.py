@@ -233,7 +233,8 @@ def test_frame_patches():
 
 # ---------------------------------------------------------------------------------------------- layering
 PACKAGE = Path(__file__).resolve().parents[1] / "perceiver_lite"
-LAYERS = {"attention": 0, "position": 0, "checks": 0, "blocks": 1, "fast": 1.5, "perceiver": 2, "io": 3}  # the rest on top
+# checks, the door's rules, lies below every module; what is not listed sits on top
+LAYERS = {"checks": -1, "attention": 0, "position": 0, "blocks": 1, "fast": 1.5, "perceiver": 2, "io": 3}
 MODEL_MODULES = {"attention", "position", "blocks", "perceiver", "io"}
 
 
