@@ -6,8 +6,8 @@ notebooks/A5_validation.ipynb."""
 
 # %% auto #0
 __all__ = ['PERCEIVER_CHOICES', 'PERCEIVER_COUNTS', 'shape_text', 'describe', 'check_values', 'check_tensor', 'check_mask',
-           'check_ids', 'check_io_inputs', 'check_ints', 'check_types', 'check_sizes', 'check_choices', 'check_heads',
-           'check_perceiver_config', 'check_decoder_config', 'check_io_config']
+           'check_ids', 'check_io_inputs', 'check_ints', 'check_types', 'check_sizes', 'check_flags', 'check_choices',
+           'check_heads', 'check_perceiver_config', 'check_decoder_config', 'check_io_config']
 
 # %% ../notebooks/A5_validation.ipynb #bbbce85f
 import torch
@@ -111,6 +111,13 @@ def check_sizes(config, name, length, integer=True):
         raise ValueError(f"{name} must be {length} {'ints ≥ 1' if integer else 'positive numbers'}, got {value!r}")
 
 
+def check_flags(config, names):
+    "Each named field True or False: a string such as 'no' is truthy, so it would switch the option on."
+    for name in names:
+        if not isinstance(getattr(config, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(config, name)!r}")
+
+
 def check_choices(config, choices):
     "Each field named in `choices` one of its allowed strings."
     for name, allowed in choices.items():
@@ -139,6 +146,7 @@ def check_perceiver_config(config):
     check_choices(config, PERCEIVER_CHOICES)
     check_ints(config, PERCEIVER_COUNTS, optional=("qk_channels", "v_channels"))
     check_ints(config, ("num_self_attends_per_block",), least=0)
+    check_flags(config, ("share_weights", "use_query_residual", "fused", "latent_side_projections"))
     if not config.input_shape or any(not isinstance(s, int) or s < 1 for s in config.input_shape):
         raise ValueError(f"input_shape must be one or more sizes ≥ 1, got {config.input_shape}")
     if any(not r > 0 for r in config.max_resolution):
@@ -148,6 +156,9 @@ def check_perceiver_config(config):
                          f"got {config.max_resolution}")
     if config.adapter == "points" and config.input_channels < 3:
         raise ValueError(f"the points adapter needs xyz first, so input_channels must be ≥ 3, got {config.input_channels}")
+    if config.adapter == "points" and len(config.max_resolution) != 3:
+        raise ValueError(f"max_resolution must have 3 entries, one per spatial axis, for the points adapter, "
+                         f"got {config.max_resolution}")
     if config.num_cross_attends > config.num_blocks:
         raise ValueError(f"num_cross_attends ({config.num_cross_attends}) must be ≤ num_blocks ({config.num_blocks})")
     cross_qk, self_qk = config.qk_channels or config.input_dim, config.qk_channels or config.latent_dim
@@ -160,6 +171,7 @@ def check_perceiver_config(config):
 def check_decoder_config(config):
     "Raise for a `DecoderConfig` no decoder can be built from."
     check_choices(config, {"gelu": ("exact", "tanh")})
+    check_flags(config, ("use_query_residual", "fused"))
     check_ints(config, ("query_dim", "latent_dim", "output_channels", "num_heads", "qk_channels", "v_channels",
                         "widening_factor"), optional=("output_channels", "qk_channels", "v_channels"))
     qk = config.qk_channels or config.latent_dim

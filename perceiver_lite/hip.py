@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .blocks import CrossAttentionBlock, LatentTower, SelfAttentionBlock
-from .checks import check_choices, check_heads, check_ints, check_tensor
+from .checks import check_choices, check_flags, check_heads, check_ints, check_tensor
 from .perceiver import FourierAdapter, learned_array
 from .position import fourier_channels
 
@@ -86,8 +86,7 @@ def check_hip_config(config):
     if not isinstance(length, int) or length < 1 or length % groups[0] or not resolution > 0:
         raise ValueError(f"input_shape must be (M,) with M an int divisible by num_groups[0] = {groups[0]}, and "
                          f"max_resolution positive, got {config.input_shape} and {config.max_resolution}")
-    if not isinstance(config.fused, bool):
-        raise TypeError(f"fused must be True or False, got {config.fused!r}")
+    check_flags(config, ("fused",))
     check_heads([("input_dim", config.input_dim)], config.num_cross_heads, "num_cross_heads")
     check_heads([("latent_dim", config.latent_dim)], config.num_self_heads, "num_self_heads")
 

@@ -38,9 +38,6 @@ class DecoderConfig:
 
     def __post_init__(self):
         check_decoder_config(self)
-        for name in ("use_query_residual", "fused"):  # a string such as "no" would be truthy: it would switch it on
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 # %% ../notebooks/05_perceiver_io.ipynb #910e5788
 class PerceiverDecoder(nn.Module):

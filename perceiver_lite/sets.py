@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .blocks import MLP, CrossAttentionBlock
-from .checks import check_heads, check_ints, check_mask, check_tensor
+from .checks import check_flags, check_heads, check_ints, check_mask, check_tensor
 from .perceiver import learned_array
 
 # %% ../notebooks/13_sets.ipynb #7a390aa1
@@ -131,13 +131,6 @@ def make_counting_sets(num_sets, num_colours=4, base_sizes=(3, 8), max_repeat=4,
     return elements, mask, elements[..., 0].sum(dim=1).long(), repeats
 
 # %% ../notebooks/13_sets.ipynb #bd04b5f6
-def _check_flags(config, names):
-    "Each named field a bool (a string such as 'no' would be true)."
-    for name in names:
-        if not isinstance(getattr(config, name), bool):
-            raise TypeError(f"{name} must be True or False, got {getattr(config, name)!r}")
-
-
 @dataclass
 class SetTransformerConfig:
     "Linear embedding, `num_isabs` ISAB_m blocks, PMA_1 and a linear head; the paper's norm placement by default."
@@ -152,7 +145,7 @@ class SetTransformerConfig:
     def __post_init__(self):
         check_ints(self, ("input_channels", "dim", "num_heads", "num_inducing", "num_outputs"))
         check_ints(self, ("num_isabs",), least=0)
-        _check_flags(self, ("post_norm",))
+        check_flags(self, ("post_norm",))
         check_heads([("dim", self.dim)], self.num_heads, "num_heads")
 
 
@@ -200,7 +193,7 @@ class ResamplerConfig:
 
     def __post_init__(self):
         check_ints(self, ("feature_dim", "dim", "num_latents", "num_layers", "num_heads", "widening_factor", "max_frames"))
-        _check_flags(self, ("time_embeddings",))
+        check_flags(self, ("time_embeddings",))
         check_heads([("dim", self.dim)], self.num_heads, "num_heads")
 
 

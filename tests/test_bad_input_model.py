@@ -36,7 +36,7 @@ CONFIGS = [
     ("resolution-infinite", ValueError, r"max_resolution must be finite, got \(inf,\)",
      dict(max_resolution=(float("inf"),))),
     ("resolution-nan", ValueError, r"max_resolution must be finite, got \(nan,\)", dict(max_resolution=(float("nan"),))),
-    ("points-resolution-two-axes", ValueError, r"max_resolution must have 3 entries \(x, y, z\).*got \(4, 4\)",
+    ("points-resolution-two-axes", ValueError, r"max_resolution must have 3 entries, one per spatial axis.*got \(4, 4\)",
      dict(adapter="points", input_channels=3, max_resolution=(4, 4))),
     # ---- the switches: True or False, not a truthy string
     ("share-weights-string", TypeError, r"share_weights must be True or False, got 'no'", dict(share_weights="no")),
