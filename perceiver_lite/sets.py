@@ -148,7 +148,7 @@ class SetTransformerConfig:
         check_flags(self, ("post_norm",))
         check_heads([("dim", self.dim)], self.num_heads, "num_heads")
 
-
+# %% ../notebooks/13_sets.ipynb #13stmod1
 class SetTransformer(nn.Module):
     "Linear → ISAB_m × L → PMA_1 → linear: a set (B, M, C), mask (B, M) → (B, outputs)."
 
