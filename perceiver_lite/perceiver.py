@@ -107,7 +107,7 @@ class FourierAdapter(nn.Module):
 
     def forward(self, inputs):
         batch, *grid, channels = inputs.shape
-        positions = fourier_position_features(tuple(grid), self.num_bands, self.max_resolution, True, False, self.spacing)
+        positions = fourier_position_features(tuple(grid), self.num_bands, self.max_resolution, spacing=self.spacing)
         positions = positions.to(inputs.device, inputs.dtype).expand(batch, -1, -1)  # (B, M, P)
         return torch.cat([inputs.reshape(batch, -1, channels), positions], dim=-1)  # (B, M, C)
 
@@ -132,16 +132,18 @@ ADAPTERS = {"fourier": FourierAdapter, "points": PointAdapter, "none": lambda co
 def cross_attend(config):
     "One cross-attend of the latents `(B, N, D)` over the input array `(B, M, C)`."
     block = LatentSideCrossAttention if config.latent_side_projections else CrossAttentionBlock
-    return block(config.latent_dim, config.input_dim, config.num_cross_heads, config.qk_channels, config.v_channels,
-                 config.cross_widening, config.use_query_residual, config.gelu, config.fused, config.attention_scale)
+    return block(config.latent_dim, config.input_dim, num_heads=config.num_cross_heads,
+                 qk_channels=config.qk_channels, v_channels=config.v_channels, widening_factor=config.cross_widening,
+                 use_query_residual=config.use_query_residual, gelu=config.gelu, fused=config.fused,
+                 attention_scale=config.attention_scale)
 
 
 def latent_tower(config):
     "L self-attention blocks over the latents `(B, N, D)`."
-    return LatentTower(SelfAttentionBlock(config.latent_dim, config.num_self_heads, config.qk_channels,
-                                          config.v_channels, config.self_widening, config.gelu, config.fused,
-                                          config.attention_scale)
-                       for _ in range(config.num_self_attends_per_block))
+    block = dict(num_heads=config.num_self_heads, qk_channels=config.qk_channels, v_channels=config.v_channels,
+                 widening_factor=config.self_widening, gelu=config.gelu, fused=config.fused,
+                 attention_scale=config.attention_scale)
+    return LatentTower(SelfAttentionBlock(config.latent_dim, **block) for _ in range(config.num_self_attends_per_block))
 
 
 def learned_array(rows, width, scale=0.02):

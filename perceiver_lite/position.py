@@ -100,9 +100,9 @@ class FourierPositionEncoding(nn.Module):
         index_dims = tuple(int(size) for size in index_dims)  # hashable, so the cache can key on it
         if len(index_dims) != len(self.max_resolution) or min(index_dims) < 1:
             raise ValueError(f"index_dims must be {len(self.max_resolution)} sizes ≥ 1, got {index_dims}")
-        # All six positional: the cache keys on the call as written, so every caller shares one entry.
         features = fourier_position_features(index_dims, self.num_bands, self.max_resolution,
-                                             self.concat_pos, self.sine_only, self.spacing)
+                                             concat_pos=self.concat_pos, sine_only=self.sine_only,
+                                             spacing=self.spacing)
         return features.to(device=device, dtype=dtype)
 
     def extra_repr(self):

@@ -82,7 +82,7 @@ class ConvStem(nn.Module):
         features = self.conv(F.pad(pixels, (3, 3, 3, 3)))  # the port pads 3 on every side: (B, out, H/2, W/2)
         features = F.max_pool2d(F.relu(self.norm(features)), kernel_size=3, stride=2)  # (B, out, h, w)
         batch, _, height, width = features.shape
-        positions = fourier_position_features((height, width), self.num_bands, self.max_resolution, True, False, "linear")
+        positions = fourier_position_features((height, width), self.num_bands, self.max_resolution)
         positions = positions.to(features.device, features.dtype).expand(batch, -1, -1)  # (B, h·w, P)
         return torch.cat([features.permute(0, 2, 3, 1).reshape(batch, height * width, -1), positions], dim=-1)
 
@@ -164,7 +164,7 @@ class FlowStem(nn.Module):
         batch, frames, channels, height, width = patches.shape
         stacked = patches.permute(0, 3, 4, 1, 2).reshape(batch, height, width, frames * channels)  # (B, H, W, F·P)
         features = self.linear(stacked).reshape(batch, height * width, -1)  # (B, M, channels)
-        positions = fourier_position_features((height, width), self.num_bands, self.max_resolution, True, False, "linear")
+        positions = fourier_position_features((height, width), self.num_bands, self.max_resolution)
         positions = positions.to(features.device, features.dtype).expand(batch, -1, -1)  # (B, M, P)
         return torch.cat([features, positions], dim=-1)  # (B, M, C)
 
