@@ -13,10 +13,9 @@ __all__ = ['causal_mask', 'MaskedAttention', 'CausalCrossAttend', 'CausalSelfAtt
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiHeadAttention, attention, merge_heads, split_heads
+from .attention import MultiHeadAttention
 from .blocks import CrossAttentionBlock, SelfAttentionBlock
 from .checks import check_heads, check_ids, check_ints
 from .io import ByteAdapter
@@ -38,15 +37,7 @@ class MaskedAttention(MultiHeadAttention):
     """`MultiHeadAttention` with a mask per query: `mask` `(N, M)` bool, True where query i may read input j,
     the same for every example and head (broadcast to `(B, h, N, M)`)."""
 
-    def forward(self, queries, inputs, mask=None, need_weights=False):
-        q = split_heads(self.to_q(queries), self.num_heads)  # (B, h, N, d)
-        k = split_heads(self.to_k(inputs), self.num_heads)  # (B, h, M, d)
-        v = split_heads(self.to_v(inputs), self.num_heads)  # (B, h, M, dv)
-        if self.fused and not need_weights:
-            output, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale), None
-        else:
-            output, weights = attention(q, k, v, mask, self.scale)
-        return self.to_out(merge_heads(output)), weights  # (B, N, out)
+    mask_per_query = True  # the (N, M) mask broadcasts over examples and heads as it is
 
 # %% ../notebooks/12_perceiver_ar.ipynb #d8bae4d6
 class CausalCrossAttend(CrossAttentionBlock):
@@ -58,16 +49,11 @@ class CausalCrossAttend(CrossAttentionBlock):
 
 
 class CausalSelfAttend(SelfAttentionBlock):
-    "Notebook 03's self-attention block with `MaskedAttention`: `(B, N, D)` → `(B, N, D)` under an `(N, N)` mask."
+    "Notebook 03's self-attention block with `MaskedAttention`: `(B, N, D)` under an `(N, N)` mask → `(latents, weights or None)`."
 
     def __init__(self, dim, num_heads=1, widening_factor=1):
         super().__init__(dim, num_heads, widening_factor=widening_factor)
         self.attention = MaskedAttention(dim, dim, num_heads)
-
-    def forward(self, latents, mask):
-        normed = self.norm(latents)
-        attended = self.attention(normed, normed, mask)[0] + latents
-        return attended + self.mlp(self.mlp_norm(attended))
 
 # %% ../notebooks/12_perceiver_ar.ipynb #40c910ab
 @dataclass
@@ -108,7 +94,7 @@ class PerceiverAR(nn.Module):
         latents, _ = self.cross_attend(latents, inputs, causal_mask(num_inputs, num_latents, ids.device))
         tower_mask = causal_mask(num_latents, device=ids.device)  # (N, N)
         for block in self.self_attends:
-            latents = block(latents, tower_mask)  # (B, N, D)
+            latents, _ = block(latents, tower_mask)  # (B, N, D)
         return self.head(self.norm(latents))  # (B, N, vocab)
 
 # %% ../notebooks/12_perceiver_ar.ipynb #457014b5
@@ -127,7 +113,7 @@ class CausalTransformer(nn.Module):
         hidden = self.adapter(check_ids(ids, self.config.vocab_size, self.config.max_context))  # (B, M, D)
         mask = causal_mask(ids.shape[1], device=ids.device)  # (M, M) the lower triangle
         for block in self.blocks:
-            hidden = block(hidden, mask)  # (B, M, D)
+            hidden, _ = block(hidden, mask)  # (B, M, D)
         return self.head(self.norm(hidden))  # (B, M, vocab)
 
 # %% ../notebooks/12_perceiver_ar.ipynb #e1bc4c93

@@ -55,7 +55,8 @@ class CrossAttentionBlock(nn.Module):
 
 # %% ../notebooks/03_latent_bottleneck.ipynb #69584049
 class SelfAttentionBlock(nn.Module):
-    "`latents` (B, N, D) attend to each other → `(latents (B, N, D), weights (B, h, N, N) when asked, else None)`."
+    """`latents` (B, N, D) attend to each other → `(latents (B, N, D), weights (B, h, N, N) when asked, else None)`;
+    `mask` as its attention layer takes it (a key mask `(B, N)`, or `(N, N)` per query for notebook 12's)."""
 
     def __init__(self, dim, num_heads=1, qk_channels=None, v_channels=None, widening_factor=1,
                  gelu="exact", fused=True, attention_scale="divide"):
@@ -64,9 +65,9 @@ class SelfAttentionBlock(nn.Module):
         self.attention = MultiHeadAttention(dim, dim, num_heads, qk_channels, v_channels, dim, fused, attention_scale)
         self.mlp_norm, self.mlp = nn.LayerNorm(dim), MLP(dim, widening_factor, gelu)
 
-    def forward(self, latents, need_weights=False):
+    def forward(self, latents, mask=None, need_weights=False):
         normed = self.norm(latents)
-        attended, weights = self.attention(normed, normed, need_weights=need_weights)
+        attended, weights = self.attention(normed, normed, mask, need_weights)
         attended = attended + latents
         return attended + self.mlp(self.mlp_norm(attended)), weights
 

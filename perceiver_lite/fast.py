@@ -16,10 +16,9 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 
-from .attention import attention, merge_heads, split_heads
+from .attention import attend, merge_heads, split_heads
 from .blocks import CrossAttentionBlock
 from .checks import check_tensor
 from .position import fourier_features
@@ -97,10 +96,7 @@ class LatentSideCrossAttention(CrossAttentionBlock):
         q = queries_in_input_space(layer, self.q_norm(queries))  # (B, h, N, C)
         inputs = self.kv_norm(inputs)[:, None].expand(-1, layer.num_heads, -1, -1)  # (B, h, M, C), a view
         mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, M)
-        if layer.fused:
-            summary = F.scaled_dot_product_attention(q, inputs, inputs, attn_mask=mask, scale=head_scale(layer))
-        else:
-            summary, _ = attention(q, inputs, inputs, mask, head_scale(layer))  # (B, h, N, C)
+        summary, _ = attend(q, inputs, inputs, mask, head_scale(layer), fused=layer.fused)  # (B, h, N, C)
         return self.finish(queries, values_from_summary(layer, summary)), None
 
 # %% ../notebooks/A3_performance.ipynb #57b7ab70

@@ -21,7 +21,6 @@ from .checks import check_choices, check_ints
 def linear_positions(index_dims, output_range=(-1.0, 1.0), device=None, dtype=torch.float32):
     """Coordinates of every point of a grid of shape `index_dims`, each axis spanning `output_range`
     end to end. Returns `(*index_dims, A)`; the last axis holds the coordinate along axis 0, 1, …"""
-    index_dims = tuple(index_dims)
     start, end = output_range
     axes = [torch.linspace(start, end, size, device=device, dtype=dtype) for size in index_dims]
     grid = torch.meshgrid(*axes, indexing="ij")  # A tensors of shape index_dims
