@@ -40,10 +40,10 @@ class MAB(CrossAttentionBlock):
 
 # %% ../notebooks/13_sets.ipynb #041c9e6a
 class SAB(MAB):
-    "SAB(X) = MAB(X, X): every element reads the whole set, (B, M, D) → (B, M, D); 𝒪(M²)."
+    "SAB(X) = MAB(X, X): every element reads the whole set, (B, M, D) → `((B, M, D), weights or None)`; 𝒪(M²)."
 
-    def forward(self, elements, mask=None):
-        return super().forward(elements, elements, mask)[0]
+    def forward(self, elements, mask=None, need_weights=False):
+        return super().forward(elements, elements, mask, need_weights)
 
 
 class ISAB(nn.Module):

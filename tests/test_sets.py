@@ -26,7 +26,7 @@ def test_block_shapes():
     elements, queries = torch.randn(2, 7, 16), torch.randn(2, 3, 16)
     for post_norm in (False, True):
         assert MAB(16, num_heads=4, post_norm=post_norm)(queries, elements)[0].shape == (2, 3, 16)
-        assert SAB(16, num_heads=4, post_norm=post_norm)(elements).shape == (2, 7, 16)
+        assert SAB(16, num_heads=4, post_norm=post_norm)(elements)[0].shape == (2, 7, 16)
         assert ISAB(16, 4, num_heads=2, post_norm=post_norm)(elements).shape == (2, 7, 16)
         assert PMA(16, num_seeds=3, num_heads=2, post_norm=post_norm)(elements).shape == (2, 3, 16)
 
@@ -77,7 +77,9 @@ def test_pma_and_perceiver_read_are_permutation_invariant():
         torch.testing.assert_close(pma(elements[:, shuffle]), pma(elements), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(perceiver(elements[:, shuffle]), perceiver(elements), atol=1e-5, rtol=1e-5)
         sab = SAB(16, num_heads=4).eval()
-        torch.testing.assert_close(sab(elements[:, shuffle]), sab(elements)[:, shuffle], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(sab(elements[:, shuffle])[0], sab(elements)[0][:, shuffle], atol=1e-5, rtol=1e-5)
+        output, weights = sab(elements, need_weights=True)
+        assert weights.shape == (elements.shape[0], 4, elements.shape[1], elements.shape[1])  # (B, h, M, M)
 
 
 def test_softmax_reads_ignore_duplication_and_sum_reads_do_not():
