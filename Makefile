@@ -12,17 +12,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-export: $(STAMP)
-	$(BIN)/nbdev-export
+export: $(STAMP)  # the package is generated: nbdev writes it, ruff sorts its imports and formats it
+	$(BIN)/python tools/check_export.py --write
 
 test: $(STAMP)
 	bash tools/install_chromium.sh || echo "Chromium unavailable: the browser test skips here (and fails under CI=true)"
 	$(BIN)/python tools/check_export.py
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	PERCEIVER_LITE_TEST_SIZE=1 MPLBACKEND=agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 		--nbval-sanitize-with tools/nbval_sanitize.cfg -p no:cacheprovider
 
 test-fast: $(STAMP)  # day-to-day: the tests not marked slow, without the notebooks (a few minutes)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	PERCEIVER_LITE_TEST_SIZE=1 MPLBACKEND=agg $(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider -q
 
 reproduce: $(STAMP)  # the sweeps first: notebook 11 shows the results/*.csv they write
@@ -34,7 +38,7 @@ notebooks: $(STAMP)
 	MPLBACKEND=agg $(BIN)/python tools/reproduce.py
 
 experiments: $(STAMP)
-	MPLBACKEND=agg $(BIN)/python -m perceiver_lite.experiments reproduce --workers 2
+	MPLBACKEND=agg $(BIN)/python -m perceiver_lite.runner.experiments reproduce --workers 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/compare.py

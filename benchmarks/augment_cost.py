@@ -8,14 +8,15 @@ augmentation. Usage:
 
     python benchmarks/augment_cost.py [--steps 300] [--repeats 3] [--noise 0.2] [--max-scale 0.2]
 """
+
 import argparse
 import statistics
 import time
 
 import torch
 
-from perceiver_lite.experiments import point_model, point_settings
-from perceiver_lite.training import load_mnist1d, seed_everything, train
+from perceiver_lite.runner.experiments import point_model, point_settings
+from perceiver_lite.tasks.training import load_mnist1d, seed_everything, train
 
 
 def seconds(data, s, steps, max_scale, noise):
@@ -23,8 +24,21 @@ def seconds(data, s, steps, max_scale, noise):
     seed_everything(s["seed"])
     model = point_model(s)
     start = time.perf_counter()
-    train(model, data, steps, s["lr"], s["batch_size"], s["weight_decay"], s["label_smoothing"], s["warmup"],
-          s["max_shift"], s["seed"], evals=1, max_scale=max_scale, noise=noise)
+    train(
+        model,
+        data,
+        steps,
+        s["lr"],
+        s["batch_size"],
+        s["weight_decay"],
+        s["label_smoothing"],
+        s["warmup"],
+        s["max_shift"],
+        s["seed"],
+        evals=1,
+        max_scale=max_scale,
+        noise=noise,
+    )
     return time.perf_counter() - start
 
 
@@ -45,10 +59,15 @@ def main(argv=None):
             runs[name].append(seconds(data, settings, args.steps, *extra))
     medians = {name: statistics.median(times) for name, times in runs.items()}
     for name, times in runs.items():
-        print(f"{name:<26} median {medians[name]:7.2f} s for {args.steps} steps  (runs: "
-              + ", ".join(f"{t:.2f}" for t in times) + ")")
-    print(f"augmented / recipe: {medians['recipe + scaling + noise'] / medians['recipe']:.3f}× "
-          f"(max_scale {args.max_scale}, noise {args.noise}, 1 thread, {args.repeats} repeats interleaved)")
+        print(
+            f"{name:<26} median {medians[name]:7.2f} s for {args.steps} steps  (runs: "
+            + ", ".join(f"{t:.2f}" for t in times)
+            + ")"
+        )
+    print(
+        f"augmented / recipe: {medians['recipe + scaling + noise'] / medians['recipe']:.3f}× "
+        f"(max_scale {args.max_scale}, noise {args.noise}, 1 thread, {args.repeats} repeats interleaved)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ achieved GFLOP/s against a matmul measured on the same machine. Usage:
 
     python benchmarks/compare.py [--repeats 5]
 """
+
 import argparse
 import json
 import statistics
@@ -20,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import IMPLEMENTATIONS, build, measure_in_child  # noqa: E402
 
-from perceiver_lite.fast import measure  # noqa: E402
+from perceiver_lite.performance.fast import measure  # noqa: E402
 
 
 def step(model, inputs, run, train):
@@ -80,34 +81,59 @@ def cross_attention_gflops():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--child", nargs=2, metavar=("IMPLEMENTATION", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 224×224×3 image + 64 Fourier bands "
-          f"(M = 50,176, C = 261), 256 latents × 256, 1 cross-attend (1 head) + 4 self-attends (8 heads), batch 1")
-    times = {"inference": time_all(args.repeats, train=False), "train step": time_all(max(args.repeats - 2, 3), train=True)}
-    memory = {mode: {name: measure_in_child(Path(__file__), name, key)["peak_bytes"] for name in IMPLEMENTATIONS}
-              for mode, key in (("inference", "eval"), ("train step", "train"))}
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; 224×224×3 image + 64 Fourier bands "
+        f"(M = 50,176, C = 261), 256 latents × 256, 1 cross-attend (1 head) + 4 self-attends (8 heads), batch 1"
+    )
+    times = {
+        "inference": time_all(args.repeats, train=False),
+        "train step": time_all(max(args.repeats - 2, 3), train=True),
+    }
+    memory = {
+        mode: {name: measure_in_child(Path(__file__), name, key)["peak_bytes"] for name in IMPLEMENTATIONS}
+        for mode, key in (("inference", "eval"), ("train step", "train"))
+    }
     ours = "perceiver_lite"
-    print(f"\n{'':16s}{'':14s}" + "".join(f"{n:>16s}" for n in IMPLEMENTATIONS) + "   ours/transformers  ours/lucidrains")
+    print(
+        f"\n{'':16s}{'':14s}"
+        + "".join(f"{n:>16s}" for n in IMPLEMENTATIONS)
+        + "   ours/transformers  ours/lucidrains"
+    )
     for mode in times:
         t, m = times[mode], memory[mode]
-        print(f"{mode:16s}{'time (ms)':14s}" + "".join(f"{t[n] * 1e3:16.0f}" for n in IMPLEMENTATIONS)
-              + f"{t[ours] / t['transformers']:19.2f}×{t[ours] / t['lucidrains']:16.2f}×")
-        print(f"{'':16s}{'peak (MiB)':14s}" + "".join(f"{m[n] / 2**20:16.0f}" for n in IMPLEMENTATIONS)
-              + f"{m[ours] / m['transformers']:19.2f}×{m[ours] / m['lucidrains']:16.2f}×")
+        print(
+            f"{mode:16s}{'time (ms)':14s}"
+            + "".join(f"{t[n] * 1e3:16.0f}" for n in IMPLEMENTATIONS)
+            + f"{t[ours] / t['transformers']:19.2f}×{t[ours] / t['lucidrains']:16.2f}×"
+        )
+        print(
+            f"{'':16s}{'peak (MiB)':14s}"
+            + "".join(f"{m[n] / 2**20:16.0f}" for n in IMPLEMENTATIONS)
+            + f"{m[ours] / m['transformers']:19.2f}×{m[ours] / m['lucidrains']:16.2f}×"
+        )
     peak = matmul_peak()
     achieved, seconds = cross_attention_gflops()
-    print(f"\nspeed-ups: inference {times['inference']['transformers'] / times['inference'][ours]:.2f}× vs transformers, "
-          f"{times['inference']['lucidrains'] / times['inference'][ours]:.2f}× vs lucidrains; training step "
-          f"{times['train step']['transformers'] / times['train step'][ours]:.2f}× / "
-          f"{times['train step']['lucidrains'] / times['train step'][ours]:.2f}×")
-    print(f"cross-attend: {seconds * 1e3:.0f} ms, {achieved:.0f} GFLOP/s = {100 * achieved / peak:.0f}% "
-          f"of the measured matmul peak ({peak:.0f} GFLOP/s, 2048² float32)")
-    print("peak = resident-memory growth during one step, above the built model and its input (fresh process each)")
+    print(
+        f"\nspeed-ups: inference {times['inference']['transformers'] / times['inference'][ours]:.2f}× vs transformers, "
+        f"{times['inference']['lucidrains'] / times['inference'][ours]:.2f}× vs lucidrains; training step "
+        f"{times['train step']['transformers'] / times['train step'][ours]:.2f}× / "
+        f"{times['train step']['lucidrains'] / times['train step'][ours]:.2f}×"
+    )
+    print(
+        f"cross-attend: {seconds * 1e3:.0f} ms, {achieved:.0f} GFLOP/s = {100 * achieved / peak:.0f}% "
+        f"of the measured matmul peak ({peak:.0f} GFLOP/s, 2048² float32)"
+    )
+    print(
+        "peak = resident-memory growth during one step, above the built model and its input (fresh process each)"
+    )
 
 
 if __name__ == "__main__":

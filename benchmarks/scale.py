@@ -7,6 +7,7 @@ provokes an out-of-memory kill. Writes figures/A3_scaling.png. Usage:
 
     python benchmarks/scale.py [--max-side 3162] [--memory-limit-gib 12]
 """
+
 import argparse
 import json
 import sys
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import ROOT, build, measure_in_child  # noqa: E402
 
 from perceiver_lite.attention import scaling_exponent  # noqa: E402
-from perceiver_lite.fast import measure  # noqa: E402
+from perceiver_lite.performance.fast import measure  # noqa: E402
 
 SIDES = (100, 316, 1000, 3162)
 RUNS = {  # label → (implementation, streamed)
@@ -51,11 +52,16 @@ def sweep(sides, limit_bytes):
                 largest = max(measured)
                 predicted = measured[largest]["peak_bytes"] * (side / largest) ** 2
                 if predicted > limit_bytes:
-                    print(f"{label:30s} M={side * side:>12,}: skipped (would need ~{predicted / 2**30:.0f} GiB)")
+                    print(
+                        f"{label:30s} M={side * side:>12,}: skipped (would need ~{predicted / 2**30:.0f} GiB)"
+                    )
                     continue
             measured[side] = measure_in_child(Path(__file__), label, side)
             r = measured[side]
-            print(f"{label:30s} M={side * side:>12,}: {r['seconds']:8.2f} s  {r['peak_bytes'] / 2**30:7.2f} GiB", flush=True)
+            print(
+                f"{label:30s} M={side * side:>12,}: {r['seconds']:8.2f} s  {r['peak_bytes'] / 2**30:7.2f} GiB",
+                flush=True,
+            )
     return results
 
 
@@ -67,13 +73,17 @@ def report(results):
             sizes = np.array(sides) ** 2
             t = [measured[s]["seconds"] for s in sides]
             m = [max(measured[s]["peak_bytes"], 1.0) for s in sides]
-            print(f"  {label:30s} time ∝ M^{scaling_exponent(sizes, t):.2f}   peak memory ∝ M^{scaling_exponent(sizes, m):.2f}")
+            print(
+                f"  {label:30s} time ∝ M^{scaling_exponent(sizes, t):.2f}   peak memory ∝ M^{scaling_exponent(sizes, m):.2f}"
+            )
     ours = results["perceiver_lite (streamed)"]
     for peer in ("transformers", "lucidrains"):
         if 1000 in ours and 1000 in results[peer]:
             p, o = results[peer][1000], ours[1000]
-            print(f"at M = 1,000,000: {peer} / ours: time {p['seconds'] / o['seconds']:.2f}×, "
-                  f"memory {p['peak_bytes'] / o['peak_bytes']:.1f}×")
+            print(
+                f"at M = 1,000,000: {peer} / ours: time {p['seconds'] / o['seconds']:.2f}×, "
+                f"memory {p['peak_bytes'] / o['peak_bytes']:.1f}×"
+            )
 
 
 def draw(results, path):
@@ -98,7 +108,9 @@ def draw(results, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--max-side", type=int, default=3162)
     parser.add_argument("--memory-limit-gib", type=float, default=12.0)
     parser.add_argument("--figure", default=str(ROOT / "figures" / "A3_scaling.png"))

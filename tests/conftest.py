@@ -1,6 +1,7 @@
 """What several test files share: the repository's root, a free local port, and killing the processes a test
 started (kernels orphaned by a killed worker or a stopped server). The `slow` marker is declared in
 pyproject.toml; `pytest tests -m "not slow"` is the fast subset for day-to-day work (see the README)."""
+
 import os
 import signal
 import socket

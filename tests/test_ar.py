@@ -1,24 +1,37 @@
 """Perceiver AR (notebooks/12_perceiver_ar.ipynb): the causal mask against the formula entry by entry,
 causality of both models over random inputs, shapes, the checks at the door, and the counted baselines
 on texts small enough to work out by hand."""
+
 import math
 
 import pytest
 import torch
 
-from perceiver_lite.ar import (CausalTransformer, MaskedAttention, PerceiverAR, PerceiverARConfig, bigram_bits,
-                               causal_mask, generate, unigram_bits)
 from perceiver_lite.attention import MultiHeadAttention
+from perceiver_lite.relatives.ar import (
+    CausalTransformer,
+    MaskedAttention,
+    PerceiverAR,
+    PerceiverARConfig,
+    bigram_bits,
+    causal_mask,
+    generate,
+    unigram_bits,
+)
 
 
 def brute_force_mask(num_latents, num_inputs):
     "Latent i stands for position M − N + i and may read input j when j is not later."
-    return torch.tensor([[j <= num_inputs - num_latents + i for j in range(num_inputs)] for i in range(num_latents)],
-                        dtype=torch.bool).reshape(num_latents, num_inputs)
+    return torch.tensor(
+        [[j <= num_inputs - num_latents + i for j in range(num_inputs)] for i in range(num_latents)],
+        dtype=torch.bool,
+    ).reshape(num_latents, num_inputs)
 
 
 def small_config(**overrides):
-    settings = dict(max_context=24, num_latents=6, latent_dim=16, num_self_attends=2, num_heads=2, widening_factor=2)
+    settings = dict(
+        max_context=24, num_latents=6, latent_dim=16, num_self_attends=2, num_heads=2, widening_factor=2
+    )
     return PerceiverARConfig(**{**settings, **overrides})
 
 
@@ -29,7 +42,9 @@ def test_causal_mask_is_the_formula(num_latents, num_inputs):
     assert mask.dtype == torch.bool and mask.shape == (num_latents, num_inputs)
     assert torch.equal(mask, brute_force_mask(num_latents, num_inputs))
     triangle = torch.ones(num_inputs, num_inputs, dtype=torch.bool).tril()
-    assert torch.equal(causal_mask(num_inputs, num_inputs), triangle) and torch.equal(causal_mask(num_inputs), triangle)
+    assert torch.equal(causal_mask(num_inputs, num_inputs), triangle) and torch.equal(
+        causal_mask(num_inputs), triangle
+    )
 
 
 @pytest.mark.parametrize("build", [PerceiverAR, CausalTransformer])
@@ -43,13 +58,19 @@ def test_outputs_never_depend_on_later_bytes(build):
         ids = torch.randint(0, 256, (3, length), generator=generator)
         with torch.no_grad():
             before = model(ids)
-            positions = torch.arange(length - before.shape[1], length)  # the position each output row stands for
+            positions = torch.arange(
+                length - before.shape[1], length
+            )  # the position each output row stands for
             for t in range(int(positions[0]), length - 1):
                 later = ids.clone()
-                later[:, t + 1:] = (ids[:, t + 1:] + torch.randint(1, 256, later[:, t + 1:].shape, generator=generator)) % 256
+                later[:, t + 1 :] = (
+                    ids[:, t + 1 :] + torch.randint(1, 256, later[:, t + 1 :].shape, generator=generator)
+                ) % 256
                 after = model(later)
                 assert (after - before)[:, positions <= t].abs().max() <= 1e-6, (build.__name__, trial, t)
-                assert (after - before)[:, positions == t + 1].abs().max() > 0  # the next output does see byte t + 1
+                assert (after - before)[
+                    :, positions == t + 1
+                ].abs().max() > 0  # the next output does see byte t + 1
 
 
 def test_shapes():
@@ -74,7 +95,9 @@ def test_masked_attention_is_multi_head_attention_with_per_query_masks():
     plain.load_state_dict(masked.state_dict())
     queries, inputs = torch.randn(2, 3, 16), torch.randn(2, 8, 16)
     with torch.no_grad():
-        torch.testing.assert_close(masked(queries, inputs, torch.ones(3, 8, dtype=torch.bool))[0], plain(queries, inputs)[0])
+        torch.testing.assert_close(
+            masked(queries, inputs, torch.ones(3, 8, dtype=torch.bool))[0], plain(queries, inputs)[0]
+        )
         fused, _ = masked(queries, inputs, causal_mask(8, 3))
         written, weights = masked(queries, inputs, causal_mask(8, 3), need_weights=True)
     torch.testing.assert_close(fused, written)
@@ -94,12 +117,15 @@ def test_bad_ids_fail_at_the_door(build):
         model(torch.zeros(1, 4))
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (dict(num_latents=30), r"num_latents must be ≤ max_context \(24\), got 30"),
-    (dict(latent_dim=15), r"latent_dim \(15\) must be divisible by num_heads, got num_heads=2"),
-    (dict(num_latents=0), r"num_latents must be ≥ 1, got 0"),
-    (dict(num_self_attends=-1), r"num_self_attends must be ≥ 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (dict(num_latents=30), r"num_latents must be ≤ max_context \(24\), got 30"),
+        (dict(latent_dim=15), r"latent_dim \(15\) must be divisible by num_heads, got num_heads=2"),
+        (dict(num_latents=0), r"num_latents must be ≥ 1, got 0"),
+        (dict(num_self_attends=-1), r"num_self_attends must be ≥ 0, got -1"),
+    ],
+)
 def test_bad_configs_fail_when_built(overrides, message):
     with pytest.raises(ValueError, match=message):
         small_config(**overrides)
@@ -108,9 +134,13 @@ def test_bad_configs_fail_when_built(overrides, message):
 def test_unigram_bits_by_hand():
     # b"aab": 'a' twice, 'b' once; add one to each of the 256 counts → 'a' 3/259, 'b' 2/259, any other 1/259
     bits = unigram_bits(b"aab", b"abz")
-    expected = torch.tensor([-math.log2(3 / 259), -math.log2(2 / 259), -math.log2(1 / 259)], dtype=torch.double)
+    expected = torch.tensor(
+        [-math.log2(3 / 259), -math.log2(2 / 259), -math.log2(1 / 259)], dtype=torch.double
+    )
     torch.testing.assert_close(bits, expected)
-    assert torch.equal(unigram_bits(b"", b"xy"), torch.full((2,), 8.0, dtype=torch.double))  # uniform: log2 256
+    assert torch.equal(
+        unigram_bits(b"", b"xy"), torch.full((2,), 8.0, dtype=torch.double)
+    )  # uniform: log2 256
 
 
 def test_bigram_bits_by_hand():

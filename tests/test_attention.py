@@ -1,19 +1,21 @@
 """perceiver_lite.attention beyond the notebook: the fused and written-out paths, masks, the score scale."""
+
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from perceiver_lite.attention import MultiHeadAttention, attention, merge_heads, split_heads
-from perceiver_lite.attention import scaling_exponent
-from perceiver_lite.fast import measure
+from perceiver_lite.attention import MultiHeadAttention, attention, merge_heads, scaling_exponent, split_heads
+from perceiver_lite.performance.fast import measure
 
 
 @pytest.mark.parametrize("num_heads,q_dim,kv_dim", [(1, 16, 16), (4, 32, 7), (8, 64, 261)])
 def test_fused_equals_explicit(num_heads, q_dim, kv_dim):
     torch.manual_seed(0)
-    layer = MultiHeadAttention(q_dim, kv_dim, num_heads=num_heads, qk_channels=32, v_channels=16, out_dim=q_dim)
+    layer = MultiHeadAttention(
+        q_dim, kv_dim, num_heads=num_heads, qk_channels=32, v_channels=16, out_dim=q_dim
+    )
     queries, inputs = torch.randn(2, 5, q_dim), torch.randn(2, 40, kv_dim)
     explicit, weights = layer(queries, inputs, need_weights=True)
     fused, none = layer(queries, inputs)
@@ -51,7 +53,9 @@ def test_formula_agrees_with_sdpa_and_weights_are_distributions():
 def test_multiply_scale_is_one_over_root_d(head_width):
     torch.manual_seed(2)
     divide = MultiHeadAttention(2 * head_width, 2 * head_width, num_heads=2, fused=False)
-    multiply = MultiHeadAttention(2 * head_width, 2 * head_width, num_heads=2, fused=False, attention_scale="multiply")
+    multiply = MultiHeadAttention(
+        2 * head_width, 2 * head_width, num_heads=2, fused=False, attention_scale="multiply"
+    )
     multiply.load_state_dict(divide.state_dict())
     assert multiply.scale == 1 / math.sqrt(head_width) and divide.scale is None
     tokens = torch.randn(2, 7, 2 * head_width)

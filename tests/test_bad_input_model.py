@@ -1,6 +1,7 @@
 """Bad input at the doors of notebook 04's configuration and notebook 10's plots: each must raise
 ValueError or TypeError with a message naming what was expected and what was given, when the config is
 made or the function is called — never an IndexError, a NameError or a matplotlib error from inside."""
+
 import matplotlib
 
 matplotlib.use("agg")
@@ -10,50 +11,127 @@ import numpy as np
 import pytest
 import torch
 
+from perceiver_lite.course.viz import (
+    attention_frame,
+    attention_viewer,
+    cross_attention_maps,
+    plot_decoder_attention,
+    plot_image_attention,
+    plot_score_maps,
+    plot_sequence_attention,
+)
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig, imagenet_config
-from perceiver_lite.viz import (attention_frame, attention_viewer, cross_attention_maps, plot_decoder_attention,
-                                plot_image_attention, plot_score_maps, plot_sequence_attention)
 
 torch.manual_seed(0)
 IMAGES = torch.randn(3, 6, 5, 1)  # (B, H, W, 1)
-MAPS = cross_attention_maps(Perceiver(PerceiverConfig(input_shape=(6, 5), num_bands=4, num_latents=7, latent_dim=16,
-                                                      num_cross_heads=2, qk_channels=8, num_self_heads=2)), IMAGES)
+MAPS = cross_attention_maps(
+    Perceiver(
+        PerceiverConfig(
+            input_shape=(6, 5),
+            num_bands=4,
+            num_latents=7,
+            latent_dim=16,
+            num_cross_heads=2,
+            qk_channels=8,
+            num_self_heads=2,
+        )
+    ),
+    IMAGES,
+)
 SIGNAL = torch.randn(30)  # a sequence of T = 30 = H·W, so the maps above fit it too
 DECODER = torch.rand(2, 2, 4, 7).softmax(-1)  # (B, h, O, N)
 
 CONFIGS = [
     # ---- the per-axis fields: tuples of numbers
-    ("grid-not-a-tuple", TypeError, r"input_shape must be a tuple with one int per axis, got 40",
-     dict(input_shape=40)),
-    ("grid-of-bools", TypeError, r"input_shape must be a tuple with one int per axis, got \(True,\)",
-     dict(input_shape=(True,))),
-    ("grid-of-floats", TypeError, r"input_shape must be a tuple with one int per axis, got \(40.0,\)",
-     dict(input_shape=(40.0,))),
-    ("resolution-not-a-tuple", TypeError, r"max_resolution must be a tuple with one number per axis, got 40",
-     dict(max_resolution=40)),
-    ("resolution-a-string", TypeError, r"max_resolution must be a tuple with one number per axis, got 'high'",
-     dict(max_resolution="high")),
-    ("resolution-infinite", ValueError, r"max_resolution must be finite, got \(inf,\)",
-     dict(max_resolution=(float("inf"),))),
-    ("resolution-nan", ValueError, r"max_resolution must be finite, got \(nan,\)", dict(max_resolution=(float("nan"),))),
-    ("points-resolution-two-axes", ValueError, r"max_resolution must have 3 entries, one per spatial axis.*got \(4, 4\)",
-     dict(adapter="points", input_channels=3, max_resolution=(4, 4))),
+    (
+        "grid-not-a-tuple",
+        TypeError,
+        r"input_shape must be a tuple with one int per axis, got 40",
+        dict(input_shape=40),
+    ),
+    (
+        "grid-of-bools",
+        TypeError,
+        r"input_shape must be a tuple with one int per axis, got \(True,\)",
+        dict(input_shape=(True,)),
+    ),
+    (
+        "grid-of-floats",
+        TypeError,
+        r"input_shape must be a tuple with one int per axis, got \(40.0,\)",
+        dict(input_shape=(40.0,)),
+    ),
+    (
+        "resolution-not-a-tuple",
+        TypeError,
+        r"max_resolution must be a tuple with one number per axis, got 40",
+        dict(max_resolution=40),
+    ),
+    (
+        "resolution-a-string",
+        TypeError,
+        r"max_resolution must be a tuple with one number per axis, got 'high'",
+        dict(max_resolution="high"),
+    ),
+    (
+        "resolution-infinite",
+        ValueError,
+        r"max_resolution must be finite, got \(inf,\)",
+        dict(max_resolution=(float("inf"),)),
+    ),
+    (
+        "resolution-nan",
+        ValueError,
+        r"max_resolution must be finite, got \(nan,\)",
+        dict(max_resolution=(float("nan"),)),
+    ),
+    (
+        "points-resolution-two-axes",
+        ValueError,
+        r"max_resolution must have 3 entries, one per spatial axis.*got \(4, 4\)",
+        dict(adapter="points", input_channels=3, max_resolution=(4, 4)),
+    ),
     # ---- the switches: True or False, not a truthy string
-    ("share-weights-string", TypeError, r"share_weights must be True or False, got 'no'", dict(share_weights="no")),
-    ("residual-none", TypeError, r"use_query_residual must be True or False, got None", dict(use_query_residual=None)),
+    (
+        "share-weights-string",
+        TypeError,
+        r"share_weights must be True or False, got 'no'",
+        dict(share_weights="no"),
+    ),
+    (
+        "residual-none",
+        TypeError,
+        r"use_query_residual must be True or False, got None",
+        dict(use_query_residual=None),
+    ),
     ("fused-int", TypeError, r"fused must be True or False, got 1", dict(fused=1)),
-    ("latent-side-string", TypeError, r"latent_side_projections must be True or False, got 'yes'",
-     dict(latent_side_projections="yes")),
+    (
+        "latent-side-string",
+        TypeError,
+        r"latent_side_projections must be True or False, got 'yes'",
+        dict(latent_side_projections="yes"),
+    ),
     # ---- counts and choices (the rules of appendix A5, reached through the config)
     ("blocks-bool", TypeError, r"num_blocks must be an int, got True", dict(num_blocks=True)),
     ("classes-zero", ValueError, r"num_classes must be ≥ 1, got 0", dict(num_classes=0)),
-    ("tower-negative", ValueError, r"num_self_attends_per_block must be ≥ 0, got -1", dict(num_self_attends_per_block=-1)),
-    ("scale-unknown", ValueError, r"attention_scale must be 'divide' or 'multiply', got 'sqrt'",
-     dict(attention_scale="sqrt")),
+    (
+        "tower-negative",
+        ValueError,
+        r"num_self_attends_per_block must be ≥ 0, got -1",
+        dict(num_self_attends_per_block=-1),
+    ),
+    (
+        "scale-unknown",
+        ValueError,
+        r"attention_scale must be 'divide' or 'multiply', got 'sqrt'",
+        dict(attention_scale="sqrt"),
+    ),
 ]
 
 
-@pytest.mark.parametrize("error,message,fields", [case[1:] for case in CONFIGS], ids=[case[0] for case in CONFIGS])
+@pytest.mark.parametrize(
+    "error,message,fields", [case[1:] for case in CONFIGS], ids=[case[0] for case in CONFIGS]
+)
 def test_config_refuses(error, message, fields):
     with pytest.raises(error, match=message):
         PerceiverConfig(**fields)
@@ -77,32 +155,71 @@ def test_config_keeps_good_values():
 
 PLOTS = [
     # ---- which latents, heads, examples: ints in range, at least one
-    ("image-latents-none", r"latents must lie in \[0, 7\), one or more ints, got none",
-     lambda: plot_image_attention(IMAGES[0], MAPS[0], latents=[])),
-    ("image-latent-float", r"latents must lie in \[0, 7\) as an int, got 1.5",
-     lambda: plot_image_attention(IMAGES[0], MAPS[0], latents=[0, 1.5])),
-    ("image-latent-bool", r"latents must lie in \[0, 7\) as an int, got True",
-     lambda: plot_image_attention(IMAGES[0], MAPS[0], latents=[True])),
-    ("image-head-out-of-range", r"heads must lie in \[0, 2\) as an int, got 2",
-     lambda: plot_image_attention(IMAGES[0], MAPS[0], heads=[2])),
-    ("scores-latents-none", r"latents must lie in \[0, 7\), one or more ints, got none",
-     lambda: plot_score_maps(MAPS[0, 0, 0], 6, 5, latents=[])),
-    ("scores-zero-columns", r"columns must be an int ≥ 1, got 0",
-     lambda: plot_score_maps(MAPS[0, 0, 0], 6, 5, latents=range(7), columns=0)),
-    ("scores-negative-sides", r"height must be an int ≥ 1, got -6",
-     lambda: plot_score_maps(MAPS[0, 0, 0], -6, -5, latents=range(7))),
-    ("sequence-head-negative", r"heads must lie in \[0, 2\) as an int, got -1",
-     lambda: plot_sequence_attention(SIGNAL, MAPS[0], heads=[-1])),
-    ("decoder-example-float", r"example must lie in \[0, 2\) as an int, got 0.0",
-     lambda: plot_decoder_attention(DECODER, example=0.0)),
-    ("decoder-names-too-few", r"output_names must name the 4 outputs, got 3 names",
-     lambda: plot_decoder_attention(DECODER, output_names=["a", "b", "c"])),
-    ("frame-latent-float", r"latent must lie in \[0, 7\) as an int, got 2.0",
-     lambda: attention_frame(IMAGES, MAPS, latent=2.0)),
-    ("frame-fewer-inputs-than-maps", r"inputs must hold the 3 examples the maps were made for, got 2",
-     lambda: attention_frame(IMAGES[:2], MAPS, example=2)),
-    ("viewer-fewer-inputs-than-maps", r"inputs must hold the 3 examples the maps were made for, got 1",
-     lambda: attention_viewer(IMAGES[:1], MAPS)),
+    (
+        "image-latents-none",
+        r"latents must lie in \[0, 7\), one or more ints, got none",
+        lambda: plot_image_attention(IMAGES[0], MAPS[0], latents=[]),
+    ),
+    (
+        "image-latent-float",
+        r"latents must lie in \[0, 7\) as an int, got 1.5",
+        lambda: plot_image_attention(IMAGES[0], MAPS[0], latents=[0, 1.5]),
+    ),
+    (
+        "image-latent-bool",
+        r"latents must lie in \[0, 7\) as an int, got True",
+        lambda: plot_image_attention(IMAGES[0], MAPS[0], latents=[True]),
+    ),
+    (
+        "image-head-out-of-range",
+        r"heads must lie in \[0, 2\) as an int, got 2",
+        lambda: plot_image_attention(IMAGES[0], MAPS[0], heads=[2]),
+    ),
+    (
+        "scores-latents-none",
+        r"latents must lie in \[0, 7\), one or more ints, got none",
+        lambda: plot_score_maps(MAPS[0, 0, 0], 6, 5, latents=[]),
+    ),
+    (
+        "scores-zero-columns",
+        r"columns must be an int ≥ 1, got 0",
+        lambda: plot_score_maps(MAPS[0, 0, 0], 6, 5, latents=range(7), columns=0),
+    ),
+    (
+        "scores-negative-sides",
+        r"height must be an int ≥ 1, got -6",
+        lambda: plot_score_maps(MAPS[0, 0, 0], -6, -5, latents=range(7)),
+    ),
+    (
+        "sequence-head-negative",
+        r"heads must lie in \[0, 2\) as an int, got -1",
+        lambda: plot_sequence_attention(SIGNAL, MAPS[0], heads=[-1]),
+    ),
+    (
+        "decoder-example-float",
+        r"example must lie in \[0, 2\) as an int, got 0.0",
+        lambda: plot_decoder_attention(DECODER, example=0.0),
+    ),
+    (
+        "decoder-names-too-few",
+        r"output_names must name the 4 outputs, got 3 names",
+        lambda: plot_decoder_attention(DECODER, output_names=["a", "b", "c"]),
+    ),
+    (
+        "frame-latent-float",
+        r"latent must lie in \[0, 7\) as an int, got 2.0",
+        lambda: attention_frame(IMAGES, MAPS, latent=2.0),
+    ),
+    (
+        "frame-fewer-inputs-than-maps",
+        r"inputs must hold the 3 examples the maps were made for, got 2",
+        lambda: attention_frame(IMAGES[:2], MAPS, example=2),
+    ),
+    (
+        "viewer-fewer-inputs-than-maps",
+        r"inputs must hold the 3 examples the maps were made for, got 1",
+        lambda: attention_viewer(IMAGES[:1], MAPS),
+    ),
 ]
 
 

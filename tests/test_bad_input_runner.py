@@ -1,9 +1,10 @@
 """The runner's doors: names that become paths stay inside their folder, and a smoke run of the sweeps
 writes under build/ only, never over the committed results/ and figures/."""
+
 import pytest
 
-from perceiver_lite import experiments
-from perceiver_lite.experiments import check_name
+from perceiver_lite.runner import experiments
+from perceiver_lite.runner.experiments import check_name
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "/tmp/x", "..", "", ".hidden", "a b", "x\\y", None, 3])

@@ -1,9 +1,10 @@
-"""perceiver_lite.blocks and the latent-side read (perceiver_lite.fast): values and gradients against the plain block."""
+"""perceiver_lite.blocks and the latent-side read (perceiver_lite.performance.fast): values and gradients against the plain block."""
+
 import pytest
 import torch
 
 from perceiver_lite.blocks import CrossAttentionBlock, LatentTower, SelfAttentionBlock
-from perceiver_lite.fast import LatentSideCrossAttention
+from perceiver_lite.performance.fast import LatentSideCrossAttention
 
 
 def pair(q_dim, kv_dim, heads, qk=None, v=None, fused=True):
@@ -20,13 +21,17 @@ def pair(q_dim, kv_dim, heads, qk=None, v=None, fused=True):
 def test_latent_side_equals_standard(heads, qk, v, fused):
     plain, moved = pair(24, 10, heads, qk or 10, v, fused)
     queries, inputs, keep = torch.randn(3, 6, 24), torch.randn(3, 70, 10), torch.rand(3, 70) > 0.3
-    torch.testing.assert_close(moved(queries, inputs, keep)[0], plain(queries, inputs, keep)[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        moved(queries, inputs, keep)[0], plain(queries, inputs, keep)[0], atol=1e-5, rtol=1e-5
+    )
 
 
 def test_latent_side_forms_weights_the_plain_way_when_asked():
     plain, moved = pair(16, 12, 2)
     queries, inputs = torch.randn(1, 4, 16), torch.randn(1, 30, 12)
-    assert torch.equal(moved(queries, inputs, need_weights=True)[1], plain(queries, inputs, need_weights=True)[1])
+    assert torch.equal(
+        moved(queries, inputs, need_weights=True)[1], plain(queries, inputs, need_weights=True)[1]
+    )
 
 
 def test_latent_side_gradients_match():
@@ -35,7 +40,7 @@ def test_latent_side_gradients_match():
     grads = []
     for block in (plain, moved):
         out, _ = block(latents, inputs)
-        (out ** 2).sum().backward()
+        (out**2).sum().backward()
         # the key bias cancels in the softmax: no gradient on the latent side, ~0 on the plain path
         grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in block.parameters()])
     for explicit, fast in zip(*grads):

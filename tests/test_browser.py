@@ -3,6 +3,7 @@
 the latent slider with the keyboard and checks that the picture changes.
 
 Skipped only on a machine without /usr/bin/chromium and without CI set; under CI it fails instead."""
+
 import json
 import os
 import secrets
@@ -17,7 +18,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import free_port, kill_leftovers
 
 pytestmark = pytest.mark.slow  # minutes: kept out of the fast subset (pytest -m "not slow")
@@ -25,14 +25,23 @@ pytestmark = pytest.mark.slow  # minutes: kept out of the fast subset (pytest -m
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "10_attention_maps.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SERVER_START_S = 120  # JupyterLab's first start builds no assets, but a busy machine is slow
 RUN_ALL_S = 600  # the notebook's default run, with room for a loaded CPU
 STEP_S = 120  # every other wait: kernel start, one redraw
 VIEWER = ".attention-viewer"
 SETTINGS = {  # JupyterLab user settings: no news or update pop-ups, and every cell kept in the DOM
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 KERNEL_IDLE = """() => {
@@ -49,8 +58,6 @@ RUN_ALL = """() => {
 }"""
 
 
-
-
 def _request(url, token, method="GET"):
     request = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -60,7 +67,9 @@ def _request(url, token, method="GET"):
 
 def _write_config(home):
     "Temporary Jupyter config, data, runtime, settings and workspace folders, so nothing in the repo is written."
-    folders = {name: home / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython")}
+    folders = {
+        name: home / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython")
+    }
     for folder in folders.values():
         folder.mkdir(parents=True)
     server = {"LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"}}
@@ -70,8 +79,6 @@ def _write_config(home):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     return folders
-
-
 
 
 def _shutdown(server, base, token, runtime, log):
@@ -110,32 +117,52 @@ def lab(tmp_path, request):
     shutil.copy(NOTEBOOK, served / NOTEBOOK.name)
     port, token = free_port(), secrets.token_hex(16)
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(folders["config"]), "JUPYTER_DATA_DIR": str(folders["data"]),
-           "JUPYTER_RUNTIME_DIR": str(folders["runtime"]), "IPYTHONDIR": str(folders["ipython"]),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(folders["config"]),
+        "JUPYTER_DATA_DIR": str(folders["data"]),
+        "JUPYTER_RUNTIME_DIR": str(folders["runtime"]),
+        "IPYTHONDIR": str(folders["ipython"]),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as a reader has it
     # One thread for these tiny models: barely slower on an idle machine, and immune to the
     # many-fold slow-down of two spinning OpenMP threads when other processes share the cores.
     env.setdefault("OMP_NUM_THREADS", "1")
-    command = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={served}", "--LabApp.expose_app_in_browser=True",
-               f"--LabApp.user_settings_dir={folders['settings']}", f"--LabApp.workspaces_dir={folders['workspaces']}"]
+    command = [
+        str(Path(sys.executable).with_name("jupyter")),
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={served}",
+        "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.user_settings_dir={folders['settings']}",
+        f"--LabApp.workspaces_dir={folders['workspaces']}",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log = open(tmp_path / "jupyter.log", "w")
-    server = subprocess.Popen(command, cwd=served, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        command, cwd=served, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     request.addfinalizer(lambda: _shutdown(server, base, token, folders["runtime"], log))
     deadline = time.monotonic() + SERVER_START_S
     while True:
         if server.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"jupyter lab exited with {server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+            )
         try:
             _request(f"{base}/api/status", token)
             break
         except (OSError, urllib.error.URLError):
             if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer in {SERVER_START_S} s:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"jupyter lab did not answer in {SERVER_START_S} s:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+                )
             time.sleep(0.5)
     return SimpleNamespace(base=base, token=token, folder=tmp_path, log=tmp_path / "jupyter.log")
 
@@ -146,7 +173,9 @@ def _wait_idle(page, timeout_s=STEP_S):
 
 def _error_output(page):
     "The text of the notebook's error outputs, for a failure message."
-    errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+    errors = page.locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+    ).all_inner_texts()
     return "\n".join(errors)[-3000:] or "none shown"
 
 
@@ -167,7 +196,10 @@ def test_viewer_redraws_when_the_latent_slider_moves(lab):
             page.wait_for_function(  # the viewer's caption, or the end of the run (a failed one ends early)
                 "([selector, text]) => window.__runAll !== undefined || "
                 "[...document.querySelectorAll(selector)].some(node => node.innerText.includes(text))",
-                arg=[VIEWER, first], timeout=RUN_ALL_S * 1000, polling=500)
+                arg=[VIEWER, first],
+                timeout=RUN_ALL_S * 1000,
+                polling=500,
+            )
             page.wait_for_function("() => window.__runAll !== undefined", timeout=STEP_S * 1000)
             ran = page.evaluate("window.__runAll")
             assert ran is True, f"running all cells failed ({ran}); error output: {_error_output(page)}"
@@ -186,7 +218,8 @@ def test_viewer_redraws_when_the_latent_slider_moves(lab):
             page.wait_for_function(
                 "([selector, old]) => { const img = document.querySelector(selector);"
                 " return img !== null && img.getAttribute('src') !== old; }",
-                arg=[f"{VIEWER} img", before])
+                arg=[f"{VIEWER} img", before],
+            )
             after = image.get_attribute("src")
             assert after.startswith("data:image/png;base64,") and after != before
             viewer.scroll_into_view_if_needed()

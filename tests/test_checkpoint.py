@@ -1,4 +1,5 @@
-"""perceiver_lite.checkpoint: safetensors round trips, atomic saves, and the files `load` refuses."""
+"""perceiver_lite.weights.checkpoint: safetensors round trips, atomic saves, and the files `load` refuses."""
+
 import ast
 import dataclasses
 import io
@@ -17,19 +18,44 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from perceiver_lite import checkpoint
-from perceiver_lite.ar import CausalTransformer, PerceiverAR, PerceiverARConfig
-from perceiver_lite.hip import HiP, HiPConfig
-from perceiver_lite.sets import (DeepSets, DeepSetsConfig, PerceiverResampler, ResamplerConfig, SetTransformer,
-                                 SetTransformerConfig)
-from perceiver_lite.checkpoint import REGISTRY, config_from_json, config_to_json, load, register, save
-from perceiver_lite.training import CNNClassifier, CNNClassifierConfig, MLPClassifier, MLPClassifierConfig
-from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOClassifier, PerceiverIOConfig, PerceiverIOMaskedLM
-from perceiver_lite.multimodal import MultimodalConfig, MultimodalPerceiver
+from perceiver_lite.io import (
+    DecoderConfig,
+    PerceiverIO,
+    PerceiverIOClassifier,
+    PerceiverIOConfig,
+    PerceiverIOMaskedLM,
+)
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig, PerceiverEncoder
-from perceiver_lite.points import PointNet, PointNetConfig
-from perceiver_lite.pretrained import (AutoencoderConfig, AutoencoderModalities, FlowConfig, ImageStemConfig,
-                                       PerceiverIOAutoencoder, PerceiverIOFlow, StemClassifier, StemClassifierConfig)
+from perceiver_lite.relatives.ar import CausalTransformer, PerceiverAR, PerceiverARConfig
+from perceiver_lite.relatives.hip import HiP, HiPConfig
+from perceiver_lite.relatives.pretrained import (
+    AutoencoderConfig,
+    AutoencoderModalities,
+    FlowConfig,
+    ImageStemConfig,
+    PerceiverIOAutoencoder,
+    PerceiverIOFlow,
+    StemClassifier,
+    StemClassifierConfig,
+)
+from perceiver_lite.relatives.sets import (
+    DeepSets,
+    DeepSetsConfig,
+    PerceiverResampler,
+    ResamplerConfig,
+    SetTransformer,
+    SetTransformerConfig,
+)
+from perceiver_lite.tasks.multimodal import MultimodalConfig, MultimodalPerceiver
+from perceiver_lite.tasks.points import PointNet, PointNetConfig
+from perceiver_lite.tasks.training import (
+    CNNClassifier,
+    CNNClassifierConfig,
+    MLPClassifier,
+    MLPClassifierConfig,
+)
+from perceiver_lite.weights import checkpoint
+from perceiver_lite.weights.checkpoint import REGISTRY, config_from_json, config_to_json, load, register, save
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(num_latents=8, latent_dim=16, num_self_heads=2, num_bands=4)
@@ -37,10 +63,22 @@ CONFIGS = {
     "sequence": PerceiverConfig(**SMALL),
     "image-tuples": PerceiverConfig(input_channels=3, input_shape=(6, 5), max_resolution=(12, 10), **SMALL),
     "points": PerceiverConfig(adapter="points", input_channels=4, **SMALL),
-    "unshared-tanh": PerceiverConfig(share_weights=False, num_blocks=3, num_cross_attends=3, gelu="tanh",
-                                     qk_channels=8, v_channels=16, **SMALL),
+    "unshared-tanh": PerceiverConfig(
+        share_weights=False,
+        num_blocks=3,
+        num_cross_attends=3,
+        gelu="tanh",
+        qk_channels=8,
+        v_channels=16,
+        **SMALL,
+    ),
 }
-INPUTS = {"sequence": (2, 40, 1), "image-tuples": (2, 6, 5, 3), "points": (2, 30, 4), "unshared-tanh": (2, 40, 1)}
+INPUTS = {
+    "sequence": (2, 40, 1),
+    "image-tuples": (2, 6, 5, 3),
+    "points": (2, 30, 4),
+    "unshared-tanh": (2, 40, 1),
+}
 
 
 def state_equal(first, second):
@@ -83,39 +121,88 @@ def io_config(**fields):
     return PerceiverIOConfig(encoder=PerceiverConfig(**SMALL), decoder=DecoderConfig(**decoder), **fields)
 
 
-BYTES_LM = PerceiverIOConfig(encoder=PerceiverConfig(adapter="none", input_channels=16, **SMALL),
-                             decoder=DecoderConfig(query_dim=16, latent_dim=16, output_channels=None),
-                             adapter="bytes", num_queries=12, max_positions=12)
+BYTES_LM = PerceiverIOConfig(
+    encoder=PerceiverConfig(adapter="none", input_channels=16, **SMALL),
+    decoder=DecoderConfig(query_dim=16, latent_dim=16, output_channels=None),
+    adapter="bytes",
+    num_queries=12,
+    max_positions=12,
+)
 SEQUENCE = (2, 40, 1)
 STEM = ImageStemConfig("conv", out_channels=8, num_bands=2, max_resolution=(4, 4))
-MODALITIES = AutoencoderModalities(num_frames=2, image_size=8, image_bands=2, output_shape=(2, 8, 8), audio_samples=64,
-                                   samples_per_patch=8, audio_bands=3, num_labels=5, label_query_channels=6)
+MODALITIES = AutoencoderModalities(
+    num_frames=2,
+    image_size=8,
+    image_bands=2,
+    output_shape=(2, 8, 8),
+    audio_samples=64,
+    samples_per_patch=8,
+    audio_bands=3,
+    num_labels=5,
+    label_query_channels=6,
+)
 MODELS_UNDER_TEST = {  # every model class of the package: (class, small config, input)
     "Perceiver": (Perceiver, CONFIGS["sequence"], SEQUENCE),
-    "PerceiverEncoder": (PerceiverEncoder, PerceiverConfig(adapter="none", input_channels=12, **SMALL), (2, 20, 12)),
+    "PerceiverEncoder": (
+        PerceiverEncoder,
+        PerceiverConfig(adapter="none", input_channels=12, **SMALL),
+        (2, 20, 12),
+    ),
     "PerceiverIO": (PerceiverIO, io_config(num_queries=5), SEQUENCE),
-    "PerceiverIOClassifier": (PerceiverIOClassifier, io_config(num_queries=1, decoder=dict(output_channels=10)), SEQUENCE),
+    "PerceiverIOClassifier": (
+        PerceiverIOClassifier,
+        io_config(num_queries=1, decoder=dict(output_channels=10)),
+        SEQUENCE,
+    ),
     "PerceiverIOMaskedLM": (PerceiverIOMaskedLM, BYTES_LM, "bytes"),
     "MultimodalPerceiver": (MultimodalPerceiver, MultimodalConfig(), "clips"),
     "PointNet": (PointNet, PointNetConfig(width=16), (2, 30, 3)),
     "MLPClassifier": (MLPClassifier, MLPClassifierConfig(hidden=16), SEQUENCE),
     "CNNClassifier": (CNNClassifier, CNNClassifierConfig(channels=4), SEQUENCE),
     "PerceiverAR": (PerceiverAR, PerceiverARConfig(max_context=16, num_latents=4, latent_dim=16), "context"),
-    "CausalTransformer": (CausalTransformer, PerceiverARConfig(max_context=16, num_latents=4, latent_dim=16), "context"),
+    "CausalTransformer": (
+        CausalTransformer,
+        PerceiverARConfig(max_context=16, num_latents=4, latent_dim=16),
+        "context",
+    ),
     "SetTransformer": (SetTransformer, SetTransformerConfig(dim=16), (2, 7, 4)),
     "DeepSets": (DeepSets, DeepSetsConfig(width=16), (2, 7, 4)),
     "PerceiverResampler": (PerceiverResampler, ResamplerConfig(dim=16), (2, 3, 5, 8)),
-    "HiP": (HiP, HiPConfig(input_shape=(64,), num_groups=(4, 1), num_latents=(4, 8), latent_dim=16), (2, 64, 1)),
-    "StemClassifier": (StemClassifier, StemClassifierConfig(
-        STEM, PerceiverConfig(adapter="none", input_channels=STEM.channels, **SMALL),
-        DecoderConfig(query_dim=8, latent_dim=16, output_channels=5)), (2, 3, 16, 16)),
-    "PerceiverIOFlow": (PerceiverIOFlow, FlowConfig(  # notebook 07's model
-        PerceiverConfig(adapter="none", input_channels=16 + 18, **SMALL),
-        DecoderConfig(query_dim=34, latent_dim=16, output_channels=2), patch_channels=9, channels=16, num_bands=4,
-        max_resolution=(6, 6)), (2, 2, 9, 6, 6)),
-    "PerceiverIOAutoencoder": (PerceiverIOAutoencoder, AutoencoderConfig(
-        MODALITIES, PerceiverConfig(adapter="none", input_channels=MODALITIES.input_width, **SMALL),
-        DecoderConfig(query_dim=MODALITIES.query_width, latent_dim=16, output_channels=12)), "autoencoder"),
+    "HiP": (
+        HiP,
+        HiPConfig(input_shape=(64,), num_groups=(4, 1), num_latents=(4, 8), latent_dim=16),
+        (2, 64, 1),
+    ),
+    "StemClassifier": (
+        StemClassifier,
+        StemClassifierConfig(
+            STEM,
+            PerceiverConfig(adapter="none", input_channels=STEM.channels, **SMALL),
+            DecoderConfig(query_dim=8, latent_dim=16, output_channels=5),
+        ),
+        (2, 3, 16, 16),
+    ),
+    "PerceiverIOFlow": (
+        PerceiverIOFlow,
+        FlowConfig(  # notebook 07's model
+            PerceiverConfig(adapter="none", input_channels=16 + 18, **SMALL),
+            DecoderConfig(query_dim=34, latent_dim=16, output_channels=2),
+            patch_channels=9,
+            channels=16,
+            num_bands=4,
+            max_resolution=(6, 6),
+        ),
+        (2, 2, 9, 6, 6),
+    ),
+    "PerceiverIOAutoencoder": (
+        PerceiverIOAutoencoder,
+        AutoencoderConfig(
+            MODALITIES,
+            PerceiverConfig(adapter="none", input_channels=MODALITIES.input_width, **SMALL),
+            DecoderConfig(query_dim=MODALITIES.query_width, latent_dim=16, output_channels=12),
+        ),
+        "autoencoder",
+    ),
 }
 
 
@@ -126,11 +213,16 @@ def example_input(kind):
     if kind == "context":
         return torch.randint(0, 256, (2, 16), generator=generator)
     if kind == "autoencoder":
-        return {"image": torch.randn(1, 2, 3, 8, 8, generator=generator), "audio": torch.randn(1, 64, 1, generator=generator),
-                "label": torch.zeros(1, 5)}
+        return {
+            "image": torch.randn(1, 2, 3, 8, 8, generator=generator),
+            "audio": torch.randn(1, 64, 1, generator=generator),
+            "label": torch.zeros(1, 5),
+        }
     if kind == "clips":
-        return {"video": torch.randn(2, 8, 3, 3, 16, generator=generator),
-                "audio": torch.randn(2, 16, 16, generator=generator)}
+        return {
+            "video": torch.randn(2, 8, 3, 3, 16, generator=generator),
+            "audio": torch.randn(2, 16, 16, generator=generator),
+        }
     return torch.randn(*kind, generator=generator)
 
 
@@ -151,7 +243,9 @@ def test_every_model_round_trips(tmp_path, name):
     inputs = example_input(kind)
     with torch.no_grad():
         first, second = model(inputs), reloaded(inputs)
-    first, second = (first[0], second[0]) if isinstance(first, tuple) else (first, second)  # the encoder's latents
+    first, second = (
+        (first[0], second[0]) if isinstance(first, tuple) else (first, second)
+    )  # the encoder's latents
     if isinstance(first, dict):  # the autoencoder's three outputs
         assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
     else:
@@ -166,11 +260,13 @@ def test_registering_by_name_imports_no_model_family():
         import perceiver_lite
         families = ("ar", "hip", "multimodal", "points", "pretrained", "sets", "training")
         print(sorted(f for f in families if f"perceiver_lite.{f}" in sys.modules))
-        from perceiver_lite.checkpoint import registered
-        print(registered("HiP")[0].__module__, "perceiver_lite.hip" in sys.modules, "perceiver_lite.sets" in sys.modules)
+        from perceiver_lite.weights.checkpoint import registered
+        print(registered("HiP")[0].__module__, "perceiver_lite.relatives.hip" in sys.modules, "perceiver_lite.relatives.sets" in sys.modules)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert result.stdout.split("\n")[:2] == ["[]", "perceiver_lite.hip True False"]
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.split("\n")[:2] == ["[]", "perceiver_lite.relatives.hip True False"]
 
 
 def test_encoder_round_trip(tmp_path):
@@ -204,7 +300,11 @@ def test_metadata_is_one_json_entry(tmp_path):
     with safe_open(path, framework="pt") as file:
         metadata = file.metadata()
     entry = json.loads(metadata["perceiver_lite"])
-    assert list(metadata) == ["perceiver_lite"] and entry["model"] == "Perceiver" and set(entry) == {"model", "config"}
+    assert (
+        list(metadata) == ["perceiver_lite"]
+        and entry["model"] == "Perceiver"
+        and set(entry) == {"model", "config"}
+    )
     assert entry["config"]["input_shape"] == [40]
 
 
@@ -232,6 +332,7 @@ class InnerConfig:
 @dataclass
 class ToyConfig:
     "Field types a later config may use: tuples by annotation, by default only, optional, nested."
+
     shape: tuple[int, ...] = (3, 4)
     grid: tuple = ((1, 2), (3, 4))
     maybe: Optional[tuple] = None
@@ -264,11 +365,15 @@ def toy_registered():
 
 
 def test_config_json_round_trip_restores_tuples_lists_and_nested():
-    config = ToyConfig(shape=(9,), grid=((7, 8),), maybe=(1, 2), untyped_default=(0, 1), inner=InnerConfig((4,)))
+    config = ToyConfig(
+        shape=(9,), grid=((7, 8),), maybe=(1, 2), untyped_default=(0, 1), inner=InnerConfig((4,))
+    )
     back = config_from_json(ToyConfig, config_to_json(config))
     assert back == config
     assert type(back.shape) is tuple and type(back.grid[0]) is tuple and type(back.maybe) is tuple
-    assert type(back.untyped_default) is tuple and type(back.names) is list and type(back.inner) is InnerConfig
+    assert (
+        type(back.untyped_default) is tuple and type(back.names) is list and type(back.inner) is InnerConfig
+    )
 
 
 def test_config_json_fills_new_fields_and_refuses_unknown_ones():
@@ -302,7 +407,9 @@ def test_save_refuses_unregistered_model(tmp_path):
     class Unlisted(nn.Module):
         config = PerceiverConfig()
 
-    with pytest.raises(ValueError, match=r"Unlisted is not registered for checkpoints \(registered: \[.*'Perceiver'"):
+    with pytest.raises(
+        ValueError, match=r"Unlisted is not registered for checkpoints \(registered: \[.*'Perceiver'"
+    ):
         save(Unlisted(), tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
 
@@ -371,7 +478,7 @@ def test_save_fsyncs_file_before_rename(tmp_path, monkeypatch):
 
 KILLED_MID_WRITE = textwrap.dedent("""
     import os, sys, torch
-    from perceiver_lite import checkpoint
+    from perceiver_lite.weights import checkpoint
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
     def die_halfway(path, model, metadata):
@@ -391,12 +498,20 @@ def test_process_killed_mid_write_leaves_old_checkpoint_loadable(tmp_path):
     torch.manual_seed(0)
     old = Perceiver(config)
     target = save(old, tmp_path / "model.safetensors")
-    result = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(target)], cwd=ROOT, capture_output=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(target)],
+        cwd=ROOT,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 9, result.stderr.decode()[-2000:]
     assert state_equal(load(target), old)
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model.safetensors"]
-    assert len(leftovers) == 1 and leftovers[0].startswith(".model.safetensors.") and leftovers[0].endswith(".partial")
+    assert (
+        len(leftovers) == 1
+        and leftovers[0].startswith(".model.safetensors.")
+        and leftovers[0].endswith(".partial")
+    )
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -410,7 +525,9 @@ def saved(tmp_path):
 def test_refuses_torch_save_zip(tmp_path, saved):
     model, _ = saved
     torch.save(model.state_dict(), tmp_path / "model.pt")
-    with pytest.raises(ValueError, match=r"model\.pt is a zip archive \(torch\.save's format.*can run arbitrary code"):
+    with pytest.raises(
+        ValueError, match=r"model\.pt is a zip archive \(torch\.save's format.*can run arbitrary code"
+    ):
         load(tmp_path / "model.pt")
 
 
@@ -443,12 +560,16 @@ def test_safetensors_header_of_640_bytes_is_not_mistaken_for_pickle(tmp_path):
     length = int.from_bytes(raw[:8], "little")
     # Re-pad the JSON header (spaces are allowed) so its length is 0x80 modulo 256.
     padded = length + (0x80 - length) % 256
-    path.write_bytes(padded.to_bytes(8, "little") + raw[8:8 + length] + b" " * (padded - length) + raw[8 + length:])
+    path.write_bytes(
+        padded.to_bytes(8, "little") + raw[8 : 8 + length] + b" " * (padded - length) + raw[8 + length :]
+    )
     assert path.read_bytes()[:1] == b"\x80"
     assert state_equal(load(path), model)
 
 
-@pytest.mark.parametrize("cut", [0, 5, 8, 100, -1], ids=["empty", "5-bytes", "8-bytes", "in-header", "last-byte"])
+@pytest.mark.parametrize(
+    "cut", [0, 5, 8, 100, -1], ids=["empty", "5-bytes", "8-bytes", "in-header", "last-byte"]
+)
 def test_truncated_file_is_named_corrupt(saved, cut):
     _, path = saved
     raw = path.read_bytes()
@@ -478,12 +599,16 @@ def test_directory_is_not_a_checkpoint(tmp_path):
 
 def test_file_without_metadata(tmp_path):
     save_file({"weight": torch.zeros(2)}, tmp_path / "foreign.safetensors")
-    with pytest.raises(ValueError, match=r"foreign\.safetensors has no 'perceiver_lite' entry in its metadata \(keys: \[\]"):
+    with pytest.raises(
+        ValueError, match=r"foreign\.safetensors has no 'perceiver_lite' entry in its metadata \(keys: \[\]"
+    ):
         load(tmp_path / "foreign.safetensors")
 
 
 def write_with_entry(path, state, entry):
-    save_file(state, path, metadata={"perceiver_lite": entry if isinstance(entry, str) else json.dumps(entry)})
+    save_file(
+        state, path, metadata={"perceiver_lite": entry if isinstance(entry, str) else json.dumps(entry)}
+    )
     return path
 
 
@@ -493,19 +618,28 @@ def entry_of(model):
 
 def test_unknown_model_name(tmp_path, saved):
     model, _ = saved
-    path = write_with_entry(tmp_path / "m.safetensors", model.state_dict(), {**entry_of(model), "model": "Transformer"})
-    expected = (r"holds a 'Transformer', which is not a registered model class \(registered: \[.*'Perceiver'.*\]\); "
-                r"if it is your own class, call register\(Transformer, its config class\) before load")
+    path = write_with_entry(
+        tmp_path / "m.safetensors", model.state_dict(), {**entry_of(model), "model": "Transformer"}
+    )
+    expected = (
+        r"holds a 'Transformer', which is not a registered model class \(registered: \[.*'Perceiver'.*\]\); "
+        r"if it is your own class, call register\(Transformer, its config class\) before load"
+    )
     with pytest.raises(ValueError, match=expected):
         load(path)
 
 
-@pytest.mark.parametrize("entry", ["{not json", json.dumps({"config": {}}), json.dumps([1, 2])],
-                         ids=["not-json", "no-model", "not-a-dict"])
+@pytest.mark.parametrize(
+    "entry",
+    ["{not json", json.dumps({"config": {}}), json.dumps([1, 2])],
+    ids=["not-json", "no-model", "not-a-dict"],
+)
 def test_unreadable_entry(tmp_path, saved, entry):
     model, _ = saved
     path = write_with_entry(tmp_path / "m.safetensors", model.state_dict(), entry)
-    with pytest.raises(ValueError, match=r"m\.safetensors has an unreadable 'perceiver_lite' entry, expected model"):
+    with pytest.raises(
+        ValueError, match=r"m\.safetensors has an unreadable 'perceiver_lite' entry, expected model"
+    ):
         load(path)
 
 
@@ -524,7 +658,9 @@ def test_unknown_config_field(tmp_path, saved):
     entry = entry_of(model)
     entry["config"]["num_experts"] = 4
     path = write_with_entry(tmp_path / "m.safetensors", model.state_dict(), entry)
-    with pytest.raises(ValueError, match=r"invalid PerceiverConfig: PerceiverConfig has no field \['num_experts'\]"):
+    with pytest.raises(
+        ValueError, match=r"invalid PerceiverConfig: PerceiverConfig has no field \['num_experts'\]"
+    ):
         load(path)
 
 
@@ -547,7 +683,9 @@ def test_config_of_another_size_lists_shapes(tmp_path, saved):
     entry = entry_of(model)
     entry["config"]["num_latents"] = 4
     path = write_with_entry(tmp_path / "m.safetensors", model.state_dict(), entry)
-    with pytest.raises(ValueError, match=r"mis-shaped \[encoder\.latents expected \(4, 16\), got \(8, 16\)\]"):
+    with pytest.raises(
+        ValueError, match=r"mis-shaped \[encoder\.latents expected \(4, 16\), got \(8, 16\)\]"
+    ):
         load(path)
 
 
@@ -565,23 +703,39 @@ def test_torch_save_into_buffer_is_zip():
     assert buffer.getvalue()[:4] == b"PK\x03\x04"
 
 
-UNPICKLING = {("torch", "load"), ("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"),
-              ("dill", "load"), ("joblib", "load"), ("np", "load"), ("numpy", "load")}
+UNPICKLING = {
+    ("torch", "load"),
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("pickle", "Unpickler"),
+    ("dill", "load"),
+    ("joblib", "load"),
+    ("np", "load"),
+    ("numpy", "load"),
+}
 
 
 def _tensors_only(call):
     "`torch.load(..., weights_only=True)`: the restricted unpickler, which refuses anything but tensors and containers."
     return (call.func.value.id, call.func.attr) == ("torch", "load") and any(
-        keyword.arg == "weights_only" and isinstance(keyword.value, ast.Constant) and keyword.value.value is True
-        for keyword in call.keywords)
+        keyword.arg == "weights_only"
+        and isinstance(keyword.value, ast.Constant)
+        and keyword.value.value is True
+        for keyword in call.keywords
+    )
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "perceiver_lite").glob("*.py")), ids=lambda p: p.name)
 def test_package_never_unpickles(path):
     "No module calls an unpickler (np.load included: allow_pickle can be switched on), bar torch's tensors-only one."
     tree = ast.parse(path.read_text())
-    calls = [f"line {node.lineno}: {node.func.value.id}.{node.func.attr}" for node in ast.walk(tree)
-             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-             and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in UNPICKLING
-             and not _tensors_only(node)]
+    calls = [
+        f"line {node.lineno}: {node.func.value.id}.{node.func.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and (node.func.value.id, node.func.attr) in UNPICKLING
+        and not _tensors_only(node)
+    ]
     assert calls == []

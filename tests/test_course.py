@@ -7,6 +7,7 @@ ratio (`2.00`, `93.7%`, `7.3×`; sizes such as 224×224 and versions are not res
 or sit in a sentence that names where it comes
 from — the paper (a sentence mentioning "paper", a Table, Section, Figure or Appendix), the MNIST-1D
 paper, or the reference implementations. Formulas (`$...$`) and code spans are not prose."""
+
 import json
 import re
 from pathlib import Path
@@ -19,8 +20,11 @@ MAIN_PATH = [p for p in NOTEBOOKS if p.name[:2].isdigit()]
 MAX_LINES = 30
 NUMBER = re.compile(r"(?<![\w.×])\d[\d,]*(?:\.\d+)?\s?(?:%|×(?!\s?\d))|(?<![\w.,×])\d[\d,]*\.\d+(?![\w.×])")
 VERSION = re.compile(r"(?:PyTorch|torch|Python|version|CVE-[\d-]*)\s*(?:≥|>=|<|before)?\s*$", re.I)
-SOURCED = re.compile(r"paper|Table|Tab\.|Section|§|Figure|Fig\.|Appendix|App\.|reference port|transformers|JAX|"
-                     r"lucidrains|Greydanus|et al\.", re.I)
+SOURCED = re.compile(
+    r"paper|Table|Tab\.|Section|§|Figure|Fig\.|Appendix|App\.|reference port|transformers|JAX|"
+    r"lucidrains|Greydanus|et al\.",
+    re.I,
+)
 
 
 def cells(path, kind):
@@ -70,7 +74,7 @@ def unsupported_numbers(path):
                 continue
             for match in NUMBER.finditer(sentence):
                 number = match.group()
-                if VERSION.search(sentence[:match.start()]):
+                if VERSION.search(sentence[: match.start()]):
                     continue
                 if not any(form in sources for form in forms(number)):
                     missing.append(f"{number.strip()!r} in: {sentence.strip()[:100]}")
@@ -79,10 +83,14 @@ def unsupported_numbers(path):
 
 @pytest.mark.parametrize("path", MAIN_PATH, ids=lambda p: p.name)
 def test_main_path_code_cells_are_short(path):
-    long = [f"cell {i}: {len(src.splitlines())} lines, starting {src.splitlines()[0]!r}"
-            for i, src in enumerate("".join(c["source"]).strip() for c in cells(path, "code"))
-            if len(src.splitlines()) > MAX_LINES]
-    assert not long, f"{path.name}: main-path code cells over {MAX_LINES} lines (move engineering to an appendix): {long}"
+    long = [
+        f"cell {i}: {len(src.splitlines())} lines, starting {src.splitlines()[0]!r}"
+        for i, src in enumerate("".join(c["source"]).strip() for c in cells(path, "code"))
+        if len(src.splitlines()) > MAX_LINES
+    ]
+    assert not long, (
+        f"{path.name}: main-path code cells over {MAX_LINES} lines (move engineering to an appendix): {long}"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -92,9 +100,16 @@ def test_prose_quotes_only_stored_numbers(path):
 
 
 def test_the_number_check_can_fail(tmp_path):
-    notebook = {"cells": [{"cell_type": "markdown", "source": ["Our model reaches 93.7% here.\n"]},
-                          {"cell_type": "code", "source": ["print(0.95)"], "outputs": [
-                              {"output_type": "stream", "name": "stdout", "text": ["0.95\n"]}]}]}
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["Our model reaches 93.7% here.\n"]},
+            {
+                "cell_type": "code",
+                "source": ["print(0.95)"],
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": ["0.95\n"]}],
+            },
+        ]
+    }
     path = tmp_path / "01_x.ipynb"
     path.write_text(json.dumps(notebook))
     assert unsupported_numbers(path) == ["'93.7%' in: Our model reaches 93.7% here."]

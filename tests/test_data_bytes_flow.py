@@ -1,19 +1,38 @@
 """The task data generators (byte corpus, word masking, image pairs with known flow), the flow helpers, and the
 package's layering: data modules know no model, and no model module imports one above it."""
+
 import ast
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from perceiver_lite.flow import (FLOW_IMAGES, FLOW_KINDS, classical_flow, color_wheel, end_point_error, flow_field,
-                                 flow_pairs, flow_to_color, frame_patches, gray_image, normalise_frames)
-from perceiver_lite.text_data import (MASK_ID, STDLIB_MODULES, WHITESPACE, byte_windows, docstring_corpus, is_held_out,
-                                      mask_words, masked_positions)
+from perceiver_lite.tasks.flow import (
+    FLOW_IMAGES,
+    FLOW_KINDS,
+    classical_flow,
+    color_wheel,
+    end_point_error,
+    flow_field,
+    flow_pairs,
+    flow_to_color,
+    frame_patches,
+    gray_image,
+    normalise_frames,
+)
+from perceiver_lite.tasks.text_data import (
+    MASK_ID,
+    STDLIB_MODULES,
+    WHITESPACE,
+    byte_windows,
+    docstring_corpus,
+    is_held_out,
+    mask_words,
+    masked_positions,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +47,23 @@ def images():
 
 # ---- the byte corpus -------------------------------------------------------------------------------------
 
+
 def test_split_is_by_module_and_stable():
     held_out = [name for name in STDLIB_MODULES if is_held_out(name)]
     assert 0 < len(held_out) < len(STDLIB_MODULES)
-    assert held_out == ["argparse", "decimal", "difflib", "getopt", "pathlib", "pickle", "secrets", "tempfile",
-                        "tokenize", "types", "urllib.parse"]
+    assert held_out == [
+        "argparse",
+        "decimal",
+        "difflib",
+        "getopt",
+        "pathlib",
+        "pickle",
+        "secrets",
+        "tempfile",
+        "tokenize",
+        "types",
+        "urllib.parse",
+    ]
     assert list(STDLIB_MODULES) == sorted(STDLIB_MODULES)
 
 
@@ -41,17 +72,33 @@ def test_corpus_deterministic_across_processes(corpus):
     interpreters are compared with each other, not with this process: a package imported earlier here by another
     test (bokeh, through Dask's dashboard) replaces warnings.formatwarning, which drops its docstring."""
     assert docstring_corpus("train") == corpus
-    code = "import zlib; from perceiver_lite.text_data import docstring_corpus; print(zlib.crc32(docstring_corpus('train')))"
-    checksums = [int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                    env={"PYTHONHASHSEED": hash_seed, "PATH": ""}).stdout) for hash_seed in ("1", "2")]
+    code = "import zlib; from perceiver_lite.tasks.text_data import docstring_corpus; print(zlib.crc32(docstring_corpus('train')))"
+    checksums = [
+        int(
+            subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={"PYTHONHASHSEED": hash_seed, "PATH": ""},
+            ).stdout
+        )
+        for hash_seed in ("1", "2")
+    ]
     assert checksums[0] == checksums[1], checksums
 
 
 def test_corpus_loses_a_docstring_a_package_replaces():
-    code = ("import warnings; from perceiver_lite.text_data import module_docstrings; before = module_docstrings('warnings');"
-            " warnings.formatwarning = lambda *args: ''; print(len(before) - len(module_docstrings('warnings')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""}).stdout
-    assert int(out) == 1  # the replaced function's docstring is gone, as the comment in module_docstrings says
+    code = (
+        "import warnings; from perceiver_lite.tasks.text_data import module_docstrings; before = module_docstrings('warnings');"
+        " warnings.formatwarning = lambda *args: ''; print(len(before) - len(module_docstrings('warnings')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""}
+    ).stdout
+    assert (
+        int(out) == 1
+    )  # the replaced function's docstring is gone, as the comment in module_docstrings says
 
 
 def test_corpus_splits_disjoint(corpus):
@@ -94,17 +141,23 @@ def test_masked_positions_round_trip(corpus):
     assert MASK_ID == 256
 
 
-@pytest.mark.parametrize("call, text", [
-    (lambda c: byte_windows(c, 0, 4), "length must be ≥ 1, got 0"),
-    (lambda c: byte_windows(c, 8, -1), "batch_size must be ≥ 1, got -1"),
-    (lambda c: byte_windows(b"abc", 8, 2), "at least length (8) bytes, got 3"),
-    (lambda c: byte_windows("text, not bytes", 4, 2), "corpus must be bytes (encode text first), got str"),
-    (lambda c: mask_words(torch.zeros(4, dtype=torch.long)), "ids must be int64 (B, T), got"),
-    (lambda c: mask_words(torch.zeros(2, 4, dtype=torch.long), -0.1), "got -0.1"),
-    (lambda c: masked_positions(torch.zeros(2, 4)), "mask must be bool (B, T), got"),
-    (lambda c: docstring_corpus("test"), "split must be 'train' or 'held_out', got 'test'"),
-    (lambda c: docstring_corpus(held_out_fraction=1.5), "got 1.5"),
-])
+@pytest.mark.parametrize(
+    "call, text",
+    [
+        (lambda c: byte_windows(c, 0, 4), "length must be ≥ 1, got 0"),
+        (lambda c: byte_windows(c, 8, -1), "batch_size must be ≥ 1, got -1"),
+        (lambda c: byte_windows(b"abc", 8, 2), "at least length (8) bytes, got 3"),
+        (
+            lambda c: byte_windows("text, not bytes", 4, 2),
+            "corpus must be bytes (encode text first), got str",
+        ),
+        (lambda c: mask_words(torch.zeros(4, dtype=torch.long)), "ids must be int64 (B, T), got"),
+        (lambda c: mask_words(torch.zeros(2, 4, dtype=torch.long), -0.1), "got -0.1"),
+        (lambda c: masked_positions(torch.zeros(2, 4)), "mask must be bool (B, T), got"),
+        (lambda c: docstring_corpus("test"), "split must be 'train' or 'held_out', got 'test'"),
+        (lambda c: docstring_corpus(held_out_fraction=1.5), "got 1.5"),
+    ],
+)
 def test_byte_bad_input(corpus, call, text):
     with pytest.raises(ValueError, match="got") as error:
         call(corpus)
@@ -112,6 +165,7 @@ def test_byte_bad_input(corpus, call, text):
 
 
 # ---- image pairs with known flow -------------------------------------------------------------------------
+
 
 def warp(frame2, flow):
     "frame2 sampled at p + flow(p), and where that point lies inside the crop."
@@ -163,20 +217,38 @@ def test_gray_image():
     assert set(FLOW_IMAGES) >= {"camera", "chelsea", "coffee", "astronaut"}
 
 
-@pytest.mark.parametrize("call, text", [
-    (lambda im: flow_pairs(im, 0, 16), "batch_size must be ≥ 1, got 0"),
-    (lambda im: flow_pairs(im, 2, -1), "size must be ≥ 1, got -1"),
-    (lambda im: flow_pairs(im, 2, 16, max_displacement=-1.0), "max_displacement must be finite and ≥ 0, got -1.0"),
-    (lambda im: flow_pairs(im, 2, 300), "H, W ≥ 306 (crop 300 plus a margin of 3 on each side), got torch.float32 (256, 256)"),
-    (lambda im: flow_pairs([], 2, 16), "got none"),
-    (lambda im: flow_pairs(im, 2, 16, "zoom"), "got 'zoom'"),
-    (lambda im: gray_image("lena"), "got 'lena'"),
-    (lambda im: gray_image("camera", 0), "downscale must be ≥ 1, got 0"),
-    (lambda im: flow_field("shift", 0, 1.0), "size must be ≥ 1, got 0"),
-    (lambda im: flow_field("smooth", 8, float("nan")), "max_displacement must be finite and ≥ 0, got nan"),
-    (lambda im: normalise_frames(torch.zeros(2, 8, 8)), "frames must be floating (B, F, H, W), got torch.float32 (2, 8, 8)"),
-    (lambda im: normalise_frames(torch.zeros(1, 2, 8, 8, dtype=torch.long)), "got torch.int64 (1, 2, 8, 8)"),
-])
+@pytest.mark.parametrize(
+    "call, text",
+    [
+        (lambda im: flow_pairs(im, 0, 16), "batch_size must be ≥ 1, got 0"),
+        (lambda im: flow_pairs(im, 2, -1), "size must be ≥ 1, got -1"),
+        (
+            lambda im: flow_pairs(im, 2, 16, max_displacement=-1.0),
+            "max_displacement must be finite and ≥ 0, got -1.0",
+        ),
+        (
+            lambda im: flow_pairs(im, 2, 300),
+            "H, W ≥ 306 (crop 300 plus a margin of 3 on each side), got torch.float32 (256, 256)",
+        ),
+        (lambda im: flow_pairs([], 2, 16), "got none"),
+        (lambda im: flow_pairs(im, 2, 16, "zoom"), "got 'zoom'"),
+        (lambda im: gray_image("lena"), "got 'lena'"),
+        (lambda im: gray_image("camera", 0), "downscale must be ≥ 1, got 0"),
+        (lambda im: flow_field("shift", 0, 1.0), "size must be ≥ 1, got 0"),
+        (
+            lambda im: flow_field("smooth", 8, float("nan")),
+            "max_displacement must be finite and ≥ 0, got nan",
+        ),
+        (
+            lambda im: normalise_frames(torch.zeros(2, 8, 8)),
+            "frames must be floating (B, F, H, W), got torch.float32 (2, 8, 8)",
+        ),
+        (
+            lambda im: normalise_frames(torch.zeros(1, 2, 8, 8, dtype=torch.long)),
+            "got torch.int64 (1, 2, 8, 8)",
+        ),
+    ],
+)
 def test_flow_bad_input(images, call, text):
     with pytest.raises(ValueError, match="got") as error:
         call(images)
@@ -184,6 +256,7 @@ def test_flow_bad_input(images, call, text):
 
 
 # ---- end-point error, colour wheel, patches --------------------------------------------------------------
+
 
 def test_end_point_error():
     target = torch.randn(2, 2, 5, 5)
@@ -223,7 +296,9 @@ def test_frame_patches():
     patches = frame_patches(frames)
     assert patches.shape == (2, 2, 9, 5, 6)
     torch.testing.assert_close(patches[:, :, 4], frames)  # the centre of each frame's 3×3 patch is the pixel
-    torch.testing.assert_close(patches[:, 1, 5, :, :-1], frames[:, 1, :, 1:])  # right of centre: the next column
+    torch.testing.assert_close(
+        patches[:, 1, 5, :, :-1], frames[:, 1, :, 1:]
+    )  # right of centre: the next column
     assert patches[:, 0, 5, :, -1].eq(0).all()  # beyond the right edge: zero padding
     normalised = normalise_frames(frames)
     torch.testing.assert_close(normalised.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
@@ -241,8 +316,11 @@ MODEL_MODULES = {"attention", "position", "blocks", "perceiver", "io"}
 def package_imports(module):
     "The package modules `module` imports (relative imports, as nbdev writes them)."
     tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    return {node.module.split(".")[0] for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+    return {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+    }
 
 
 @pytest.mark.parametrize("module", ["text_data", "flow", "points"])

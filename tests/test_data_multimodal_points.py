@@ -1,11 +1,23 @@
 """The audio-video clips and point clouds of notebooks 08 and 09, and the models that read them."""
+
 import pytest
 import torch
 
-from perceiver_lite.multimodal import (MultimodalAdapter, MultimodalConfig, MultimodalPerceiver, make_av_clips,
-                                       patchify)
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
-from perceiver_lite.points import POINT_SHAPES, PointNet, PointNetConfig, make_point_clouds, random_rotations
+from perceiver_lite.tasks.multimodal import (
+    MultimodalAdapter,
+    MultimodalConfig,
+    MultimodalPerceiver,
+    make_av_clips,
+    patchify,
+)
+from perceiver_lite.tasks.points import (
+    POINT_SHAPES,
+    PointNet,
+    PointNetConfig,
+    make_point_clouds,
+    random_rotations,
+)
 
 
 def test_av_clips_deterministic_shapes_and_balanced():
@@ -31,13 +43,16 @@ def test_av_clips_class_is_shape_and_pitch():
         assert (lit[chosen] == lit[chosen][0, 0]).all()
 
 
-@pytest.mark.parametrize("bad, words", [
-    (dict(num_clips=0), "num_clips must be an int ≥ 1, got 0"),
-    (dict(size=3), "size must be an int ≥ 4, got 3"),
-    (dict(num_shapes=5), "num_shapes must be ≤ 4"),
-    (dict(num_pitches=0), "num_pitches must be an int ≥ 1, got 0"),
-    (dict(noise=-1.0), "noise must be finite and ≥ 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (dict(num_clips=0), "num_clips must be an int ≥ 1, got 0"),
+        (dict(size=3), "size must be an int ≥ 4, got 3"),
+        (dict(num_shapes=5), "num_shapes must be ≤ 4"),
+        (dict(num_pitches=0), "num_pitches must be an int ≥ 1, got 0"),
+        (dict(noise=-1.0), "noise must be finite and ≥ 0, got -1.0"),
+    ],
+)
 def test_av_clips_bad_input(bad, words):
     with pytest.raises(ValueError, match=words):
         make_av_clips(**{"num_clips": 4, **bad})
@@ -62,14 +77,17 @@ def test_random_rotations_are_rotations():
     torch.testing.assert_close(torch.linalg.det(rotations), torch.ones(50))
 
 
-@pytest.mark.parametrize("bad, words", [
-    (dict(num_points=-5), "num_points must be an int ≥ 1, got -5"),
-    (dict(num_clouds=0), "num_clouds must be an int ≥ 1, got 0"),
-    (dict(shapes=("sphere", "blob")), r"shapes must be names among \('sphere'.*got \('sphere', 'blob'\)"),
-    (dict(shapes=()), r"got \(\)"),
-    (dict(scale_range=(-1.0, 1.0)), r"0 < low ≤ high, finite, got \(-1.0, 1.0\)"),
-    (dict(noise=-0.1), "noise must be finite and ≥ 0, got -0.1"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (dict(num_points=-5), "num_points must be an int ≥ 1, got -5"),
+        (dict(num_clouds=0), "num_clouds must be an int ≥ 1, got 0"),
+        (dict(shapes=("sphere", "blob")), r"shapes must be names among \('sphere'.*got \('sphere', 'blob'\)"),
+        (dict(shapes=()), r"got \(\)"),
+        (dict(scale_range=(-1.0, 1.0)), r"0 < low ≤ high, finite, got \(-1.0, 1.0\)"),
+        (dict(noise=-0.1), "noise must be finite and ≥ 0, got -0.1"),
+    ],
+)
 def test_point_clouds_bad_input(bad, words):
     with pytest.raises(ValueError, match=words):
         make_point_clouds(**{"num_clouds": 4, **bad})
@@ -79,8 +97,11 @@ def test_point_models_ignore_the_order_of_points():
     torch.manual_seed(0)
     points, _ = make_point_clouds(4, 64)
     shuffled = points[:, torch.randperm(64)]
-    perceiver = Perceiver(PerceiverConfig(adapter="points", input_channels=3, num_bands=6, num_latents=8,
-                                          latent_dim=32, num_classes=6)).eval()
+    perceiver = Perceiver(
+        PerceiverConfig(
+            adapter="points", input_channels=3, num_bands=6, num_latents=8, latent_dim=32, num_classes=6
+        )
+    ).eval()
     with torch.no_grad():
         torch.testing.assert_close(perceiver(shuffled), perceiver(points), atol=1e-5, rtol=1e-5)
         pointnet = PointNet(PointNetConfig(num_classes=6, width=16))
@@ -94,14 +115,19 @@ def test_patchify_and_multimodal_adapter():
     torch.testing.assert_close(video[2, 7, 1, 2].reshape(4, 4), clips["video"][2, 7, 4:8, 8:12])
     with pytest.raises(ValueError, match=r"grid \(256,\), got \(10,\)"):
         patchify(clips["audio"], (10,))
-    adapter = MultimodalAdapter({"video": PerceiverConfig(input_channels=16, input_shape=(8, 3, 3), num_bands=4),
-                                 "audio": PerceiverConfig(input_channels=16, input_shape=(16,), num_bands=8)})
+    adapter = MultimodalAdapter(
+        {
+            "video": PerceiverConfig(input_channels=16, input_shape=(8, 3, 3), num_bands=4),
+            "audio": PerceiverConfig(input_channels=16, input_shape=(16,), num_bands=8),
+        }
+    )
     assert adapter.channels == 45
     array = adapter({"audio": audio, "video": video})
     assert array.shape == (3, 88, 45)
     torch.testing.assert_close(array[:, :16], adapter({"audio": audio}))  # modalities in name order
-    model = MultimodalPerceiver(MultimodalConfig(perceiver=PerceiverConfig(adapter="none", input_channels=45,
-                                                                           num_classes=6)))
+    model = MultimodalPerceiver(
+        MultimodalConfig(perceiver=PerceiverConfig(adapter="none", input_channels=45, num_classes=6))
+    )
     assert model({"video": video}).shape == (3, 6) and model.adapter.channels == model.config.channels == 45
     with pytest.raises(ValueError, match="input_channels 45, got 'none' and 40"):
         MultimodalConfig(perceiver=PerceiverConfig(adapter="none", input_channels=40))
@@ -109,14 +135,21 @@ def test_patchify_and_multimodal_adapter():
         MultimodalConfig(modalities={})
 
 
-@pytest.mark.parametrize("bad, error, words", [
-    (torch.randn(2, 10, 4), ValueError, r"points must be \(B, \?, 3\), got \(2, 10, 4\)"),
-    (torch.randn(10, 3), ValueError, r"points must be \(B, \?, 3\), got \(10, 3\)"),
-    (torch.randn(2, 0, 3), ValueError, "at least one example"),
-    (torch.randn(2, 10, 3, dtype=torch.float64), ValueError, "must be torch.float32 like the model's weights"),
-    (torch.full((2, 10, 3), float("nan")), ValueError, "points must be finite"),
-    ([[0.0, 0.0, 0.0]], TypeError, r"points must be a torch.Tensor \(B, \?, 3\), got list"),
-])
+@pytest.mark.parametrize(
+    "bad, error, words",
+    [
+        (torch.randn(2, 10, 4), ValueError, r"points must be \(B, \?, 3\), got \(2, 10, 4\)"),
+        (torch.randn(10, 3), ValueError, r"points must be \(B, \?, 3\), got \(10, 3\)"),
+        (torch.randn(2, 0, 3), ValueError, "at least one example"),
+        (
+            torch.randn(2, 10, 3, dtype=torch.float64),
+            ValueError,
+            "must be torch.float32 like the model's weights",
+        ),
+        (torch.full((2, 10, 3), float("nan")), ValueError, "points must be finite"),
+        ([[0.0, 0.0, 0.0]], TypeError, r"points must be a torch.Tensor \(B, \?, 3\), got list"),
+    ],
+)
 def test_pointnet_checks_its_input_at_the_door(bad, error, words):
     with pytest.raises(error, match=words):
         PointNet(PointNetConfig(width=8))(bad)
@@ -128,11 +161,23 @@ def _bad_modalities():
     nan_audio[1, 3, 5] = float("nan")
     return [
         ({"video": audio}, ValueError, r"inputs\['video'\] must be \(B, \?, \?, \?, 16\), got \(2, 16, 16\)"),
-        ({"audio": torch.randn(2, 16, 12)}, ValueError, r"inputs\['audio'\] must be \(B, \?, 16\), got \(2, 16, 12\)"),
-        ({"video": video, "audio": audio.tolist()}, TypeError, r"inputs\['audio'\] must be a torch.Tensor \(B, \?, 16\), got list"),
+        (
+            {"audio": torch.randn(2, 16, 12)},
+            ValueError,
+            r"inputs\['audio'\] must be \(B, \?, 16\), got \(2, 16, 12\)",
+        ),
+        (
+            {"video": video, "audio": audio.tolist()},
+            TypeError,
+            r"inputs\['audio'\] must be a torch.Tensor \(B, \?, 16\), got list",
+        ),
         ({"video": video, "audio": nan_audio}, ValueError, r"inputs\['audio'\] must be finite"),
         ({"audio": audio.double()}, ValueError, r"inputs\['audio'\] must be torch.float32"),
-        ({"video": video, "audio": audio[:1]}, ValueError, r"same B examples, got \{'video': 2, 'audio': 1\}"),
+        (
+            {"video": video, "audio": audio[:1]},
+            ValueError,
+            r"same B examples, got \{'video': 2, 'audio': 1\}",
+        ),
         ({"sound": audio}, ValueError, r"keys among \('audio', 'video'\), got \('sound',\)"),
         ({}, ValueError, r"non-empty dict .* got \(\)"),
         (audio, TypeError, r"inputs must be a dict of modalities \('audio', 'video'\), got Tensor"),

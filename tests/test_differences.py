@@ -1,4 +1,5 @@
 """The switches between public implementations (appendix A4): each changes what it should and nothing else."""
+
 import math
 
 import pytest
@@ -6,9 +7,9 @@ import torch
 
 from perceiver_lite.attention import MultiHeadAttention, attention
 from perceiver_lite.blocks import CrossAttentionBlock
-from perceiver_lite.checkpoint import load, save
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig, count_parameters
 from perceiver_lite.position import fourier_features, fourier_position_features, frequency_bands
+from perceiver_lite.weights.checkpoint import load, save
 
 
 def flipped(model, **changes):
@@ -37,7 +38,12 @@ def logits(model, inputs):
 
 def test_defaults_are_the_reference_ports_arithmetic_and_the_papers_classifier():
     config = PerceiverConfig()
-    assert (config.gelu, config.attention_scale, config.spacing, config.pooling) == ("exact", "divide", "linear", "mean")
+    assert (config.gelu, config.attention_scale, config.spacing, config.pooling) == (
+        "exact",
+        "divide",
+        "linear",
+        "mean",
+    )
     names = set(Perceiver(config).state_dict())
     assert not any(name.startswith(("query", "decoder.")) for name in names)
 
@@ -55,7 +61,9 @@ def test_tanh_gelu_changes_logits_by_a_small_nonzero_amount(model, inputs):
 
 def test_multiply_equals_divide_within_rounding(model, inputs):
     expected = logits(model, inputs)
-    torch.testing.assert_close(logits(flipped(model, attention_scale="multiply"), inputs), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        logits(flipped(model, attention_scale="multiply"), inputs), expected, atol=1e-6, rtol=0
+    )
 
 
 @pytest.mark.parametrize("head_dim, identical", [(16, True), (64, True), (32, False), (96, False)])
@@ -70,7 +78,10 @@ def test_divide_and_multiply_are_bit_identical_when_sqrt_d_is_a_power_of_two(hea
 def test_the_flag_sets_the_written_out_path_and_the_fused_path_ignores_it():
     torch.manual_seed(0)
     tokens = torch.randn(2, 10, 96)
-    layers = {scale: MultiHeadAttention(96, 96, num_heads=3, attention_scale=scale).eval() for scale in ("divide", "multiply")}
+    layers = {
+        scale: MultiHeadAttention(96, 96, num_heads=3, attention_scale=scale).eval()
+        for scale in ("divide", "multiply")
+    }
     layers["multiply"].load_state_dict(layers["divide"].state_dict())
     with torch.no_grad():
         explicit = {scale: layer(tokens, tokens, need_weights=True)[0] for scale, layer in layers.items()}
@@ -81,8 +92,9 @@ def test_the_flag_sets_the_written_out_path_and_the_fused_path_ignores_it():
 
 def test_multiply_is_bit_identical_for_a_model_whose_head_dims_are_powers_of_four():
     torch.manual_seed(0)
-    model = Perceiver(PerceiverConfig(adapter="none", input_channels=16, latent_dim=64, num_self_heads=4,
-                                      fused=False)).eval()  # cross head 16 wide, self heads 16 wide
+    model = Perceiver(
+        PerceiverConfig(adapter="none", input_channels=16, latent_dim=64, num_self_heads=4, fused=False)
+    ).eval()  # cross head 16 wide, self heads 16 wide
     array = torch.randn(2, 30, 16)
     assert torch.equal(logits(flipped(model, attention_scale="multiply"), array), logits(model, array))
 
@@ -131,12 +143,18 @@ def test_query_pooling_is_the_head_applied_to_the_querys_read():
 
 
 def test_repeated_cross_attention_shares_its_weights_after_the_first():
-    counts = {n: count_parameters(Perceiver(PerceiverConfig(num_blocks=3, num_cross_attends=n))) for n in (1, 2, 3)}
+    counts = {
+        n: count_parameters(Perceiver(PerceiverConfig(num_blocks=3, num_cross_attends=n))) for n in (1, 2, 3)
+    }
     one_read = count_parameters(Perceiver(PerceiverConfig()).encoder.cross_attends[0])
     assert counts[2] - counts[1] == one_read  # the second read has its own weights...
     assert counts[3] == counts[2]  # ...and every later one reuses them
-    unshared = {n: count_parameters(Perceiver(PerceiverConfig(num_blocks=3, num_cross_attends=n, share_weights=False)))
-                for n in (1, 3)}
+    unshared = {
+        n: count_parameters(
+            Perceiver(PerceiverConfig(num_blocks=3, num_cross_attends=n, share_weights=False))
+        )
+        for n in (1, 3)
+    }
     assert unshared[3] - unshared[1] == 2 * one_read
 
 
@@ -149,19 +167,24 @@ def test_dropping_the_second_read_changes_the_output(model, inputs):
 
 def test_every_flag_survives_a_checkpoint(tmp_path, inputs):
     torch.manual_seed(0)
-    model = Perceiver(PerceiverConfig(gelu="tanh", attention_scale="multiply", spacing="log", pooling="query")).eval()
+    model = Perceiver(
+        PerceiverConfig(gelu="tanh", attention_scale="multiply", spacing="log", pooling="query")
+    ).eval()
     loaded = load(save(model, tmp_path / "flags.safetensors"))
     assert loaded.config == model.config
     assert torch.equal(logits(loaded, inputs), logits(model, inputs))
 
 
-@pytest.mark.parametrize("field, bad, allowed", [
-    ("gelu", "relu", "'exact' or 'tanh'"),
-    ("attention_scale", "times", "'divide' or 'multiply'"),
-    ("spacing", "geometric", "'linear' or 'log'"),
-    ("pooling", "max", "'mean' or 'query'"),
-    ("pooling", None, "'mean' or 'query'"),
-])
+@pytest.mark.parametrize(
+    "field, bad, allowed",
+    [
+        ("gelu", "relu", "'exact' or 'tanh'"),
+        ("attention_scale", "times", "'divide' or 'multiply'"),
+        ("spacing", "geometric", "'linear' or 'log'"),
+        ("pooling", "max", "'mean' or 'query'"),
+        ("pooling", None, "'mean' or 'query'"),
+    ],
+)
 def test_bad_values_name_the_allowed_ones_and_the_given_one(field, bad, allowed):
     with pytest.raises(ValueError, match=f"{field} must be {allowed}, got {bad!r}"):
         PerceiverConfig(**{field: bad})

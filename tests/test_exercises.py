@@ -1,6 +1,7 @@
 """The exercises' checker: every solution in appendix A8 passes its check, typical wrong answers written
 here as a learner would write them are caught with the intended diagnosis, and the exercise cells
 committed in notebooks 01–05 hold unsolved stubs whose stored output says "not attempted"."""
+
 import contextlib
 import io
 import json
@@ -11,13 +12,21 @@ import pytest
 import torch
 from einops import rearrange
 
-from perceiver_lite.exercises import EXERCISES, check
+from perceiver_lite.course.exercises import EXERCISES, check
 from perceiver_lite.position import fourier_position_features, frequency_bands, linear_positions
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {name: ROOT / "notebooks" / f"{name}.ipynb" for name in
-             ("01_attention", "02_position_encoding", "03_latent_bottleneck", "04_perceiver", "05_perceiver_io",
-              "12_perceiver_ar")}
+NOTEBOOKS = {
+    name: ROOT / "notebooks" / f"{name}.ipynb"
+    for name in (
+        "01_attention",
+        "02_position_encoding",
+        "03_latent_bottleneck",
+        "04_perceiver",
+        "05_perceiver_io",
+        "12_perceiver_ar",
+    )
+}
 
 
 def quietly(check_function, answer):
@@ -51,6 +60,7 @@ def test_every_solution_passes(name, solutions):
 
 # ---- typical wrong answers, as a learner would write them -------------------------------------------------
 
+
 def attention_unscaled(q, k, v, mask=None, scale=None):
     scores = q @ k.transpose(-1, -2)
     if mask is not None:
@@ -64,13 +74,17 @@ def attention_rows(q, k, v, mask=None, scale=None):
 
 
 def attention_masked_with_zero(q, k, v, mask=None, scale=None):
-    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) if scale is None else q @ k.transpose(-1, -2) * scale
+    scores = (
+        q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) if scale is None else q @ k.transpose(-1, -2) * scale
+    )
     scores = scores if mask is None else scores * mask  # zero where masked
     return scores.softmax(-1) @ v, scores.softmax(-1)
 
 
 def attention_mask_ignored(q, k, v, mask=None, scale=None):
-    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) if scale is None else q @ k.transpose(-1, -2) * scale
+    scores = (
+        q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) if scale is None else q @ k.transpose(-1, -2) * scale
+    )
     return scores.softmax(-1) @ v, scores.softmax(-1)
 
 
@@ -180,7 +194,9 @@ def decode_mask_ignored(decoder, queries, latents, query_mask=None):
 def queries_column_major(index_dims, num_bands, max_resolution=None, indices=None):
     features = fourier_position_features(tuple(index_dims), num_bands, tuple(max_resolution or index_dims))
     axes = len(index_dims)  # list the points with the first axis moving fastest
-    features = features.reshape(*index_dims, -1).permute(*reversed(range(axes)), axes).reshape(len(features), -1)
+    features = (
+        features.reshape(*index_dims, -1).permute(*reversed(range(axes)), axes).reshape(len(features), -1)
+    )
     return features if indices is None else features[indices]
 
 
@@ -206,56 +222,121 @@ def ar_strict(num_inputs, num_latents):
 
 
 WRONG = {
-    "attention": [(attention_unscaled, "forgot to scale by √d"), (attention_rows, "softmax over the wrong axis"),
-                  (attention_masked_with_zero, "masked scores set to 0"), (attention_mask_ignored, "mask ignored"),
-                  (attention_ignores_scale, "`scale` ignored"),
-                  (lambda q, k, v, mask=None, scale=None: (q @ k.transpose(-1, -2)).softmax(-1), "expected a tuple")],
-    "split_heads": [(lambda a, h: rearrange(a, "b m (h d) -> b m h d", h=h), "the head axis stayed behind M"),
-                    (lambda a, h: rearrange(a, "b m (d h) -> b h m d", h=h), "round-robin"),
-                    (split_heads_view, "reshaped straight to (B, h, M, d)")],
-    "merge_heads": [(lambda a: rearrange(a, "b h m d -> b m (d h)"), "heads merged in the wrong order"),
-                    (lambda a: a.reshape(a.shape[0], a.shape[2], -1), "without moving the head axis back"),
-                    (lambda a: a.flatten(1, 2), "stacked the heads along the inputs")],
+    "attention": [
+        (attention_unscaled, "forgot to scale by √d"),
+        (attention_rows, "softmax over the wrong axis"),
+        (attention_masked_with_zero, "masked scores set to 0"),
+        (attention_mask_ignored, "mask ignored"),
+        (attention_ignores_scale, "`scale` ignored"),
+        (lambda q, k, v, mask=None, scale=None: (q @ k.transpose(-1, -2)).softmax(-1), "expected a tuple"),
+    ],
+    "split_heads": [
+        (lambda a, h: rearrange(a, "b m (h d) -> b m h d", h=h), "the head axis stayed behind M"),
+        (lambda a, h: rearrange(a, "b m (d h) -> b h m d", h=h), "round-robin"),
+        (split_heads_view, "reshaped straight to (B, h, M, d)"),
+    ],
+    "merge_heads": [
+        (lambda a: rearrange(a, "b h m d -> b m (d h)"), "heads merged in the wrong order"),
+        (lambda a: a.reshape(a.shape[0], a.shape[2], -1), "without moving the head axis back"),
+        (lambda a: a.flatten(1, 2), "stacked the heads along the inputs"),
+    ],
     "linear_positions": [
-        (lambda dims, rng=(-1.0, 1.0): torch.stack(torch.meshgrid(*[torch.linspace(*rng, s) for s in dims], indexing="xy"), -1),
-         "indexing='xy'"),
-        (lambda dims, rng=(-1.0, 1.0): torch.stack(torch.meshgrid(*[torch.linspace(0, 1, s) for s in dims], indexing="ij"), -1),
-         "coordinates span [0, 1]"),
-        (lambda dims, rng=(-1.0, 1.0): torch.stack(torch.meshgrid(
-            *[rng[0] + (rng[1] - rng[0]) * torch.arange(s) / s for s in dims], indexing="ij"), -1), "falls short of the end"),
-        (lambda dims, rng=(-1.0, 1.0): linear_positions(dims, rng).reshape(-1, len(dims)), "flattened to (M, A)")],
+        (
+            lambda dims, rng=(-1.0, 1.0): torch.stack(
+                torch.meshgrid(*[torch.linspace(*rng, s) for s in dims], indexing="xy"), -1
+            ),
+            "indexing='xy'",
+        ),
+        (
+            lambda dims, rng=(-1.0, 1.0): torch.stack(
+                torch.meshgrid(*[torch.linspace(0, 1, s) for s in dims], indexing="ij"), -1
+            ),
+            "coordinates span [0, 1]",
+        ),
+        (
+            lambda dims, rng=(-1.0, 1.0): torch.stack(
+                torch.meshgrid(
+                    *[rng[0] + (rng[1] - rng[0]) * torch.arange(s) / s for s in dims], indexing="ij"
+                ),
+                -1,
+            ),
+            "falls short of the end",
+        ),
+        (
+            lambda dims, rng=(-1.0, 1.0): linear_positions(dims, rng).reshape(-1, len(dims)),
+            "flattened to (M, A)",
+        ),
+    ],
     "frequency_bands": [
-        (lambda k, mu, spacing="linear": torch.stack([torch.linspace(1, r, k) for r in mu]), "the bands reach μ"),
-        (lambda k, mu, spacing="linear": torch.stack([torch.linspace(1, r / 2, k) for r in mu]), "log spacing ignored"),
+        (
+            lambda k, mu, spacing="linear": torch.stack([torch.linspace(1, r, k) for r in mu]),
+            "the bands reach μ",
+        ),
+        (
+            lambda k, mu, spacing="linear": torch.stack([torch.linspace(1, r / 2, k) for r in mu]),
+            "log spacing ignored",
+        ),
         (lambda k, mu, spacing="linear": frequency_bands(k, mu, spacing).T, "shape (K, A)"),
-        (lambda k, mu, spacing="linear": frequency_bands(k, (mu[0],) * len(mu), spacing), "the first axis's μ")],
-    "fourier_features": [(fourier_cos_first, "cosines before sines"), (fourier_band_major, "bands before axes"),
-                         (fourier_without_pi, "forgot π")],
-    "cross_attention_block": [(block_no_query_residual, "forgot the query residual"), (block_roles_swapped, "roles swapped"),
-                              (block_raw_inputs, "inputs were not layer-normalised"),
-                              (block_mlp_without_residual, "the MLP's output replaced the latents")],
-    "read_cost": [(lambda m, n, h=1: h * m * m, "counted M²"), (lambda m, n, h=1: m * n, "forgot the heads"),
-                  (lambda m, n, h=1: h * n * n, "counted N²"), (lambda m, n, h=1: h * (m + n), "added M and N")],
-    "sharing_schedule": [(schedule_first_shared, "the first cross-attend is shared too"),
-                         (schedule_never_shared, "weights not shared"),
-                         (schedule_reads_everywhere, "a cross-attend in every block")],
-    "encoder_forward": [(encode_tower_only_after_read, "the tower only ran in blocks that read"),
-                        (encode_read_once, "read only once"), (encode_from_the_start, "with the initial latents")],
-    "decoder_forward": [(decode_swapped, "roles swapped"), (decode_no_postprocessor, "the postprocessor was skipped"),
-                        (decode_mask_ignored, "masked queries not zeroed")],
-    "fourier_queries": [(queries_column_major, "column-major order"), (queries_whole_grid, "indices ignored"),
-                        (queries_grid_resolution, "max_resolution ignored")],
-    "input_queries": [(lambda x, idx: x[:, idx[0]], "the first example's indices used for every example"),
-                      (lambda x, idx: x[:, idx], "pairs every example with every example's indices")],
-    "causal_mask": [(lambda t: torch.ones(t, t, dtype=torch.bool).triu(), "the future instead of the past"),
-                    (lambda t: torch.ones(t, t, dtype=torch.bool).tril(-1), "the diagonal is masked"),
-                    (lambda t: torch.ones(t, t).tril(), "a float mask"),
-                    (lambda t: torch.full((t, t), -math.inf).triu(1), "an additive mask"),
-                    (lambda t: torch.ones(t, t, dtype=torch.bool).triu(1), "inverted")],
-    "perceiver_ar_mask": [(ar_from_start, "aligned to the start"), (ar_transposed, "shape (M, N)"),
-                          (ar_strict, "the latent's own position is masked"),
-                          (lambda m, n: torch.ones(n, n, dtype=torch.bool).tril(), "the latent tower's (N, N) causal mask"),
-                          (lambda m, n: torch.ones(n, m, dtype=torch.bool), "no causal mask")],
+        (
+            lambda k, mu, spacing="linear": frequency_bands(k, (mu[0],) * len(mu), spacing),
+            "the first axis's μ",
+        ),
+    ],
+    "fourier_features": [
+        (fourier_cos_first, "cosines before sines"),
+        (fourier_band_major, "bands before axes"),
+        (fourier_without_pi, "forgot π"),
+    ],
+    "cross_attention_block": [
+        (block_no_query_residual, "forgot the query residual"),
+        (block_roles_swapped, "roles swapped"),
+        (block_raw_inputs, "inputs were not layer-normalised"),
+        (block_mlp_without_residual, "the MLP's output replaced the latents"),
+    ],
+    "read_cost": [
+        (lambda m, n, h=1: h * m * m, "counted M²"),
+        (lambda m, n, h=1: m * n, "forgot the heads"),
+        (lambda m, n, h=1: h * n * n, "counted N²"),
+        (lambda m, n, h=1: h * (m + n), "added M and N"),
+    ],
+    "sharing_schedule": [
+        (schedule_first_shared, "the first cross-attend is shared too"),
+        (schedule_never_shared, "weights not shared"),
+        (schedule_reads_everywhere, "a cross-attend in every block"),
+    ],
+    "encoder_forward": [
+        (encode_tower_only_after_read, "the tower only ran in blocks that read"),
+        (encode_read_once, "read only once"),
+        (encode_from_the_start, "with the initial latents"),
+    ],
+    "decoder_forward": [
+        (decode_swapped, "roles swapped"),
+        (decode_no_postprocessor, "the postprocessor was skipped"),
+        (decode_mask_ignored, "masked queries not zeroed"),
+    ],
+    "fourier_queries": [
+        (queries_column_major, "column-major order"),
+        (queries_whole_grid, "indices ignored"),
+        (queries_grid_resolution, "max_resolution ignored"),
+    ],
+    "input_queries": [
+        (lambda x, idx: x[:, idx[0]], "the first example's indices used for every example"),
+        (lambda x, idx: x[:, idx], "pairs every example with every example's indices"),
+    ],
+    "causal_mask": [
+        (lambda t: torch.ones(t, t, dtype=torch.bool).triu(), "the future instead of the past"),
+        (lambda t: torch.ones(t, t, dtype=torch.bool).tril(-1), "the diagonal is masked"),
+        (lambda t: torch.ones(t, t).tril(), "a float mask"),
+        (lambda t: torch.full((t, t), -math.inf).triu(1), "an additive mask"),
+        (lambda t: torch.ones(t, t, dtype=torch.bool).triu(1), "inverted"),
+    ],
+    "perceiver_ar_mask": [
+        (ar_from_start, "aligned to the start"),
+        (ar_transposed, "shape (M, N)"),
+        (ar_strict, "the latent's own position is masked"),
+        (lambda m, n: torch.ones(n, n, dtype=torch.bool).tril(), "the latent tower's (N, N) causal mask"),
+        (lambda m, n: torch.ones(n, m, dtype=torch.bool), "no causal mask"),
+    ],
 }
 CASES = [(name, wrong, words) for name, answers in WRONG.items() for wrong, words in answers]
 
@@ -287,8 +368,11 @@ def test_a_partial_answer_that_stops_later_is_not_called_unattempted():
     def no_masks_yet(q, k, v, mask=None, scale=None):
         if mask is not None:
             raise NotImplementedError("masks next")
-        weights = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) if scale is None
-                   else q @ k.transpose(-1, -2) * scale).softmax(-1)
+        weights = (
+            q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+            if scale is None
+            else q @ k.transpose(-1, -2) * scale
+        ).softmax(-1)
         return weights @ v, weights
 
     verdict = quietly(check.attention, no_masks_yet)
@@ -320,4 +404,7 @@ def test_notebook_exercise_cells_hold_unsolved_stubs():
             found.setdefault(notebook, []).append(name)
     assert all(2 <= len(names) <= 3 for names in found.values()) and set(found) == set(NOTEBOOKS), found
     in_notebooks = sorted(name for names in found.values() for name in names)
-    assert in_notebooks == sorted(n for n, e in EXERCISES.items() if e.notebook in NOTEBOOKS) and len(in_notebooks) >= 12
+    assert (
+        in_notebooks == sorted(n for n, e in EXERCISES.items() if e.notebook in NOTEBOOKS)
+        and len(in_notebooks) >= 12
+    )

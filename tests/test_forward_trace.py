@@ -1,4 +1,5 @@
 """What a reader steps through stays small: one default forward executes few distinct package lines."""
+
 import re
 import subprocess
 import sys
@@ -8,8 +9,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_default_forwards_execute_few_package_lines():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "forward_trace.py")], capture_output=True, text=True,
-                            check=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "forward_trace.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     counts = dict(re.findall(r"^(\w+)\(.*?forward: (\d+) distinct package lines", result.stdout, flags=re.M))
     assert set(counts) == {"Perceiver", "PerceiverIO"}, result.stdout
     assert int(counts["Perceiver"]) <= 70, result.stdout
@@ -18,7 +24,10 @@ def test_default_forwards_execute_few_package_lines():
 
 def test_core_modules_keep_their_lines_short():
     core = ["attention", "position", "blocks", "perceiver", "io"]
-    long = [f"{name}.py:{number}" for name in core
-            for number, line in enumerate((ROOT / "perceiver_lite" / f"{name}.py").read_text().splitlines(), 1)
-            if len(line) > 120]
+    long = [
+        f"{name}.py:{number}"
+        for name in core
+        for number, line in enumerate((ROOT / "perceiver_lite" / f"{name}.py").read_text().splitlines(), 1)
+        if len(line) > 120
+    ]
     assert len(long) <= 6, long

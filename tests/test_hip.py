@@ -1,14 +1,30 @@
 """The Hierarchical Perceiver of notebook 14: grouping, shapes, locality, the flat read it becomes with one
 group, attention-score counts, the telegraph signals, and the checks at its doors."""
+
 import pytest
 import torch
 
-from perceiver_lite.hip import (HiP, HiPConfig, HiPDecoder, group, hip_attention_scores, make_telegraph_signals,
-                                perceiver_attention_scores, ungroup)
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
+from perceiver_lite.relatives.hip import (
+    HiP,
+    HiPConfig,
+    HiPDecoder,
+    group,
+    hip_attention_scores,
+    make_telegraph_signals,
+    perceiver_attention_scores,
+    ungroup,
+)
 
-SMALL = dict(input_shape=(64,), num_bands=4, num_groups=(4, 2, 1), num_latents=(2, 2, 4), latent_dim=16,
-             num_self_heads=2, num_classes=3)
+SMALL = dict(
+    input_shape=(64,),
+    num_bands=4,
+    num_groups=(4, 2, 1),
+    num_latents=(2, 2, 4),
+    latent_dim=16,
+    num_self_heads=2,
+    num_classes=3,
+)
 
 
 def test_group_round_trip_and_layout():
@@ -37,17 +53,38 @@ def test_level_one_latents_are_local():
     with torch.no_grad():
         _, before = model.encoder(model.input_array(inputs))
         _, after = model.encoder(model.input_array(edited))
-    moved = [((new - old).abs().reshape(2, g, -1).amax(dim=(0, 2)) > 1e-6).nonzero().flatten().tolist()
-             for old, new, g in zip(before, after, (4, 2, 1))]
+    moved = [
+        ((new - old).abs().reshape(2, g, -1).amax(dim=(0, 2)) > 1e-6).nonzero().flatten().tolist()
+        for old, new, g in zip(before, after, (4, 2, 1))
+    ]
     assert moved == [[1], [0], [0]]
 
 
 def test_one_group_equals_a_flat_read():
     torch.manual_seed(0)
-    flat = Perceiver(PerceiverConfig(input_shape=(64,), num_bands=4, num_latents=6, latent_dim=16, num_blocks=1,
-                                     num_cross_attends=1, num_self_heads=2, num_classes=3)).eval()
-    hip = HiP(HiPConfig(input_shape=(64,), num_bands=4, num_groups=(1,), num_latents=(6,), latent_dim=16,
-                        num_self_heads=2, num_classes=3)).eval()
+    flat = Perceiver(
+        PerceiverConfig(
+            input_shape=(64,),
+            num_bands=4,
+            num_latents=6,
+            latent_dim=16,
+            num_blocks=1,
+            num_cross_attends=1,
+            num_self_heads=2,
+            num_classes=3,
+        )
+    ).eval()
+    hip = HiP(
+        HiPConfig(
+            input_shape=(64,),
+            num_bands=4,
+            num_groups=(1,),
+            num_latents=(6,),
+            latent_dim=16,
+            num_self_heads=2,
+            num_classes=3,
+        )
+    ).eval()
     level = hip.encoder.levels[0]
     with torch.no_grad():
         level.latents.copy_(flat.encoder.latents)
@@ -76,7 +113,7 @@ def test_attention_score_counts():
     # level 2: 2·2 latents read 4 rows each (16), towers 2 · 2 · 2² (16); level 3: 4 latents read 4 rows (16), 2 · 4² (32)
     assert hip_attention_scores(config, 64) == 128 + 32 + 16 + 16 + 16 + 32
     flat = PerceiverConfig(input_shape=(64,), num_latents=8, num_blocks=3, num_cross_attends=1)
-    assert perceiver_attention_scores(flat, 64) == 8 * 64 + 3 * 2 * 8 ** 2
+    assert perceiver_attention_scores(flat, 64) == 8 * 64 + 3 * 2 * 8**2
 
 
 def test_telegraph_signals():
@@ -89,14 +126,17 @@ def test_telegraph_signals():
     assert (flips <= 256 // torch.tensor([4, 32])[labels] + 1).all()
 
 
-@pytest.mark.parametrize("bad, words", [
-    (dict(num_groups=(4, 3, 1)), "each level's num_groups must divide the one before"),
-    (dict(num_groups=(4, 2)), "num_groups and num_latents must be equally long"),
-    (dict(num_latents=(2, 0, 4)), "num_groups and num_latents must be equally long tuples of ints ≥ 1"),
-    (dict(latent_dim=15), "latent_dim (15) must be divisible by num_self_heads"),
-    (dict(gelu="relu"), "gelu must be 'exact' or 'tanh', got 'relu'"),
-    (dict(input_shape=(8, 8)), "input_shape and max_resolution must be (M,)"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (dict(num_groups=(4, 3, 1)), "each level's num_groups must divide the one before"),
+        (dict(num_groups=(4, 2)), "num_groups and num_latents must be equally long"),
+        (dict(num_latents=(2, 0, 4)), "num_groups and num_latents must be equally long tuples of ints ≥ 1"),
+        (dict(latent_dim=15), "latent_dim (15) must be divisible by num_self_heads"),
+        (dict(gelu="relu"), "gelu must be 'exact' or 'tanh', got 'relu'"),
+        (dict(input_shape=(8, 8)), "input_shape and max_resolution must be (M,)"),
+    ],
+)
 def test_bad_configs_raise(bad, words):
     with pytest.raises(ValueError) as error:
         HiPConfig(**{**SMALL, **bad})
@@ -115,11 +155,14 @@ def test_bad_inputs_raise_naming_expected_and_got():
         model([[0.0] * 64])
 
 
-@pytest.mark.parametrize("bad, words", [
-    (dict(count=0), "count and length must be ints ≥ 1, got count=0"),
-    (dict(count=4, run_lengths=(0, 4)), "run_lengths must be ints ≥ 1, got (0, 4)"),
-    (dict(count=4, noise=-0.1), "noise must be ≥ 0, got -0.1"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (dict(count=0), "count and length must be ints ≥ 1, got count=0"),
+        (dict(count=4, run_lengths=(0, 4)), "run_lengths must be ints ≥ 1, got (0, 4)"),
+        (dict(count=4, noise=-0.1), "noise must be ≥ 0, got -0.1"),
+    ],
+)
 def test_bad_signal_arguments_raise(bad, words):
     with pytest.raises(ValueError) as error:
         make_telegraph_signals(**bad)
@@ -136,5 +179,7 @@ def test_decoder_returns_one_output_per_input():
 
 
 def test_decoder_needs_latents_that_split_into_the_groups_below():
-    with pytest.raises(ValueError, match=r"must split into the level below's groups \(4, 2, 1\), got G·n = \(8, 2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"must split into the level below's groups \(4, 2, 1\), got G·n = \(8, 2, 4\)"
+    ):
         HiPDecoder(HiPConfig(**{**SMALL, "num_latents": (2, 1, 4)}))

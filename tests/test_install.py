@@ -2,6 +2,7 @@
 pyproject.toml does not declare makes `import perceiver_lite` fail on a user's clean install. Checked
 statically (a real install would download torch): each module's top-level imports are read with `ast`
 and mapped to the distributions that provide them."""
+
 import ast
 import functools
 import importlib.metadata
@@ -9,10 +10,10 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "perceiver_lite"
@@ -30,8 +31,11 @@ def declared(extra=None):
     names = set()
     for requirement in requirements:
         nested = re.match(r"perceiver[_-]lite\[(.+)\]", requirement)
-        names |= set().union(*(declared(e) for e in nested.group(1).split(","))) if nested else {
-            distribution_name(requirement)}
+        names |= (
+            set().union(*(declared(e) for e in nested.group(1).split(",")))
+            if nested
+            else {distribution_name(requirement)}
+        )
     return names
 
 
@@ -67,8 +71,10 @@ def test_import_perceiver_lite_needs_only_declared_dependencies():
         path = PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
         for name in top_level_imports(path):
             missing = distributions(name) - core
-            assert distributions(name) & core, (f"{path.name} imports {name!r} when `import perceiver_lite` loads it, "
-                                                f"but [project].dependencies does not declare {sorted(missing)}")
+            assert distributions(name) & core, (
+                f"{path.name} imports {name!r} when `import perceiver_lite` loads it, "
+                f"but [project].dependencies does not declare {sorted(missing)}"
+            )
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
@@ -76,7 +82,9 @@ def test_every_module_imports_what_the_project_declares(path):
     "Any module's top-level imports come from the dependencies or one of the extras."
     everything = declared() | set().union(*(declared(extra) for extra in PROJECT["optional-dependencies"]))
     for name in top_level_imports(path):
-        assert distributions(name) & everything, f"{path.name} imports {name!r}, which no requirement declares"
+        assert distributions(name) & everything, (
+            f"{path.name} imports {name!r}, which no requirement declares"
+        )
 
 
 def test_the_check_sees_an_undeclared_import(tmp_path):

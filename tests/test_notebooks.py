@@ -1,5 +1,6 @@
 """Notebook hygiene: the notebook tests must never silently check nothing, and a notebook's defaults are
 the run its stored outputs show."""
+
 import ast
 import json
 import re
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9A][0-9]_*.ipynb"))  # main path and appendices
+NOTEBOOKS = sorted(
+    (Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9A][0-9]*_*.ipynb")
+)  # main path and appendices
 
 
 def load(path):
@@ -33,14 +36,20 @@ def test_has_checked_cells_with_outputs(path):
     assert checked, f"{path.name} has no # NBVAL_CHECK_OUTPUT cell"
     for cell in checked:
         source = "".join(cell["source"]).splitlines()[1:3]
-        assert cell["execution_count"] is not None, f"{path.name}: checked cell {source} has no execution count"
+        assert cell["execution_count"] is not None, (
+            f"{path.name}: checked cell {source} has no execution count"
+        )
         assert cell["outputs"], f"{path.name}: checked cell {source} has no stored output"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_executed(path):
     "nbval skips cells without an execution count, so every non-empty code cell must have one."
-    missing = [c["source"][:1] for c in code_cells(load(path)) if "".join(c["source"]).strip() and c["execution_count"] is None]
+    missing = [
+        c["source"][:1]
+        for c in code_cells(load(path))
+        if "".join(c["source"]).strip() and c["execution_count"] is None
+    ]
     assert not missing, f"{path.name}: cells never executed: {missing}"
     errors = [o for c in code_cells(load(path)) for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"{path.name}: stored error outputs {[e['ename'] for e in errors]}"
@@ -76,8 +85,11 @@ def test_papermill_sees_every_parameter(path):
     if not tagged:
         return
     source = "".join(tagged[0]["source"])
-    declared = [line.split(":")[0].split("=")[0].strip() for line in source.splitlines()
-                if line.strip() and not line.startswith((" ", "#", "from ", "import "))]
+    declared = [
+        line.split(":")[0].split("=")[0].strip()
+        for line in source.splitlines()
+        if line.strip() and not line.startswith((" ", "#", "from ", "import "))
+    ]
     seen = [p.name for p in PythonTranslator.inspect({"source": source})]
     assert seen == declared, f"{path.name}: papermill parses {seen} from a cell declaring {declared}"
 
@@ -87,11 +99,16 @@ NOT_THE_RUN = {"save_figures", "figures_dir", "results_dir", "progress"}  # wher
 
 def stored_parameters(notebook):
     "The parameters `make reproduce` passed besides the defaults, read from the stored-run note; None if no note."
-    notes = [cell for cell in notebook["cells"]
-             if cell["cell_type"] == "markdown" and "".join(cell["source"]).startswith("*Stored outputs:")]
+    notes = [
+        cell
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "markdown" and "".join(cell["source"]).startswith("*Stored outputs:")
+    ]
     if not notes:
         return None
-    passed = re.search(r"`make reproduce`(?:, with its defaults)?(?: \(([^)]*)\))?", "".join(notes[0]["source"]))
+    passed = re.search(
+        r"`make reproduce`(?:, with its defaults)?(?: \(([^)]*)\))?", "".join(notes[0]["source"])
+    )
     pairs = re.findall(r"(\w+)=(.+?)(?=, \w+=|$)", (passed.group(1) or "") if passed else "")
     return {name: ast.literal_eval(value) for name, value in pairs}
 
@@ -108,15 +125,20 @@ def test_defaults_are_the_stored_run(path, monkeypatch):
     monkeypatch.delenv("PERCEIVER_LITE_TEST_SIZE", raising=False)
     defaults = {}
     exec("".join(tagged[0]["source"]), defaults)
-    differing = {name: value for name, value in passed.items()
-                 if name not in NOT_THE_RUN and defaults.get(name, "(undeclared)") != value}
-    assert not differing, (f"{path.name}: its stored run was made with {differing}, but its defaults are "
-                           f"{ {name: defaults.get(name, '(undeclared)') for name in differing} }")
+    differing = {
+        name: value
+        for name, value in passed.items()
+        if name not in NOT_THE_RUN and defaults.get(name, "(undeclared)") != value
+    }
+    assert not differing, (
+        f"{path.name}: its stored run was made with {differing}, but its defaults are "
+        f"{ {name: defaults.get(name, '(undeclared)') for name in differing} }"
+    )
 
 
 def test_test_size_shrinks_the_runs(monkeypatch):
     "Under make test (PERCEIVER_LITE_TEST_SIZE=1) a sized parameter takes its second value."
-    from perceiver_lite.experiments import TEST_SIZE, sized
+    from perceiver_lite.runner.experiments import TEST_SIZE, sized
 
     monkeypatch.setenv(TEST_SIZE, "1")
     assert sized(2000, 60) == 60

@@ -3,6 +3,7 @@ notebook calls anything that downloads.
 
 Sockets are disabled (connect, create_connection, name lookups) and HF_HUB_OFFLINE=1 is set, so a
 download slipped in anywhere fails here rather than in a reader's run without a network."""
+
 import ast
 import importlib
 import json
@@ -49,18 +50,22 @@ def test_the_guard_works():
         socket.socket().connect(("127.0.0.1", 9))
 
 
-@pytest.mark.parametrize("config, shape", [
-    (dict(), (2, 40, 1)),
-    (dict(input_channels=3, input_shape=(8, 8)), (2, 8, 8, 3)),
-    (dict(adapter="points", input_channels=3), (2, 50, 3)),
-], ids=["sequence", "image", "points"])
+@pytest.mark.parametrize(
+    "config, shape",
+    [
+        (dict(), (2, 40, 1)),
+        (dict(input_channels=3, input_shape=(8, 8)), (2, 8, 8, 3)),
+        (dict(adapter="points", input_channels=3), (2, 50, 3)),
+    ],
+    ids=["sequence", "image", "points"],
+)
 def test_model_build_and_forward(config, shape):
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
     model = Perceiver(PerceiverConfig(**config))
     logits = model(torch.rand(*shape) * 2 - 1)
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()
-    from perceiver_lite.viz import cross_attention_maps
+    from perceiver_lite.course.viz import cross_attention_maps
 
     assert cross_attention_maps(model, torch.rand(*shape) * 2 - 1).shape[1] == model.config.num_cross_attends
 
@@ -76,8 +81,8 @@ def test_mnist1d_is_generated_not_downloaded():
 
 def test_bundled_datasets():
     "The other data sources the notebooks may use ship with their libraries."
-    from sklearn.datasets import load_digits
     from skimage import data
+    from sklearn.datasets import load_digits
 
     assert load_digits().images.shape == (1797, 8, 8)
     assert data.camera().shape == (512, 512) and data.astronaut().shape == (512, 512, 3)
@@ -85,14 +90,23 @@ def test_bundled_datasets():
 
 def test_transformers_converter_on_a_local_model():
     transformers = pytest.importorskip("transformers")
-    from perceiver_lite.convert import config_from_transformers, encoder_state_from_transformers
     from perceiver_lite.perceiver import PerceiverEncoder
+    from perceiver_lite.weights.convert import config_from_transformers, encoder_state_from_transformers
 
-    settings = dict(num_latents=8, d_latents=32, d_model=24, num_blocks=2, num_self_attends_per_block=2,
-                    num_self_attention_heads=4, num_cross_attention_heads=1)
+    settings = dict(
+        num_latents=8,
+        d_latents=32,
+        d_model=24,
+        num_blocks=2,
+        num_self_attends_per_block=2,
+        num_self_attention_heads=4,
+        num_cross_attention_heads=1,
+    )
     torch.manual_seed(0)
     reference = transformers.PerceiverModel(transformers.PerceiverConfig(**settings)).eval()
-    ours = PerceiverEncoder(config_from_transformers(reference.config, settings["d_model"], fused=False)).eval()
+    ours = PerceiverEncoder(
+        config_from_transformers(reference.config, settings["d_model"], fused=False)
+    ).eval()
     ours.load_state_dict(encoder_state_from_transformers(reference.state_dict()), strict=True)
     inputs = torch.randn(2, 30, settings["d_model"])
     with torch.no_grad():
@@ -100,9 +114,9 @@ def test_transformers_converter_on_a_local_model():
 
 
 def test_checkpoint_save_and_load(tmp_path):
-    from perceiver_lite.checkpoint import load, save
-    from perceiver_lite.training import seed_everything
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
+    from perceiver_lite.tasks.training import seed_everything
+    from perceiver_lite.weights.checkpoint import load, save
 
     seed_everything(0)
     model = Perceiver(PerceiverConfig(num_latents=8, latent_dim=16, num_self_heads=2)).eval()
@@ -113,8 +127,11 @@ def test_checkpoint_save_and_load(tmp_path):
 
 
 def package_modules():
-    return sorted(f"perceiver_lite.{info.name}" for info in pkgutil.iter_modules(perceiver_lite.__path__)
-                  if not info.name.startswith("_"))
+    return sorted(
+        f"perceiver_lite.{info.name}"
+        for info in pkgutil.iter_modules(perceiver_lite.__path__)
+        if not info.name.startswith("_")
+    )
 
 
 @pytest.mark.parametrize("name", package_modules())
@@ -139,7 +156,7 @@ FRESH_PROCESS = textwrap.dedent("""
     assert not leaked, f"importing perceiver_lite imported {leaked}"
 
     import tempfile, torch
-    from perceiver_lite.checkpoint import load, save
+    from perceiver_lite.weights.checkpoint import load, save
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
     model = Perceiver(PerceiverConfig(num_latents=8, latent_dim=16, num_self_heads=2))
     with tempfile.TemporaryDirectory() as folder:
@@ -154,20 +171,51 @@ FRESH_PROCESS = textwrap.dedent("""
 def test_fresh_process_with_network_off_from_the_start():
     "Import-time downloads (a hub lookup when transformers loads, say) only show in a fresh process."
     env = {**os.environ, **OFFLINE_ENV, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS], cwd=ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0 and "offline ok" in result.stdout, result.stderr[-3000:]
 
 
 # ---------------------------------------------------------------------------------------------- static scan
 DOWNLOADING_CALLS = {  # callables that fetch from the network (some also unpickle what they fetch)
-    "from_pretrained", "hf_hub_download", "snapshot_download", "load_dataset", "urlopen", "urlretrieve",
-    "load_state_dict_from_url", "download_url_to_file", "get_dataset",  # mnist1d: downloads a pickle, loads it
-    "fetch_openml", "download_all",
+    "from_pretrained",
+    "hf_hub_download",
+    "snapshot_download",
+    "load_dataset",
+    "urlopen",
+    "urlretrieve",
+    "load_state_dict_from_url",
+    "download_url_to_file",
+    "get_dataset",  # mnist1d: downloads a pickle, loads it
+    "fetch_openml",
+    "download_all",
 }
-SKIMAGE_REMOTE = {"brain", "cells3d", "eagle", "human_mitosis", "kidney", "lily", "nickel_solidification",
-                  "palisades_of_vogt", "protein_transport", "skin", "vortex"}  # not bundled: fetched by pooch
-NETWORK_IMPORTS = {"socket", "requests", "httpx", "aiohttp", "urllib.request", "http.client", "ftplib",
-                   "huggingface_hub", "datasets", "pooch"}
+SKIMAGE_REMOTE = {
+    "brain",
+    "cells3d",
+    "eagle",
+    "human_mitosis",
+    "kidney",
+    "lily",
+    "nickel_solidification",
+    "palisades_of_vogt",
+    "protein_transport",
+    "skin",
+    "vortex",
+}  # not bundled: fetched by pooch
+NETWORK_IMPORTS = {
+    "socket",
+    "requests",
+    "httpx",
+    "aiohttp",
+    "urllib.request",
+    "http.client",
+    "ftplib",
+    "huggingface_hub",
+    "datasets",
+    "pooch",
+}
 
 
 def problems_in(tree):
@@ -177,19 +225,35 @@ def problems_in(tree):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            local_only = any(kw.arg == "local_files_only" and isinstance(kw.value, ast.Constant)
-                             and kw.value.value is True for kw in node.keywords)
-            if (name in DOWNLOADING_CALLS and not local_only) or name.startswith("fetch_") or (
-                    name in SKIMAGE_REMOTE and isinstance(func, ast.Attribute)):
+            local_only = any(
+                kw.arg == "local_files_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+                for kw in node.keywords
+            )
+            if (
+                (name in DOWNLOADING_CALLS and not local_only)
+                or name.startswith("fetch_")
+                or (name in SKIMAGE_REMOTE and isinstance(func, ast.Attribute))
+            ):
                 found.append(f"line {node.lineno}: calls {name}()")
-            found += [f"line {node.lineno}: download=True" for kw in node.keywords
-                      if kw.arg == "download" and isinstance(kw.value, ast.Constant) and kw.value.value is True]
+            found += [
+                f"line {node.lineno}: download=True"
+                for kw in node.keywords
+                if kw.arg == "download" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+            ]
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            if isinstance(node, ast.ImportFrom) and [a.name for a in node.names] == ["try_to_load_from_cache"]:
+            names = (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            )
+            if isinstance(node, ast.ImportFrom) and [a.name for a in node.names] == [
+                "try_to_load_from_cache"
+            ]:
                 continue  # a lookup in the local cache only
-            found += [f"line {node.lineno}: imports {n}" for n in names
-                      if n in NETWORK_IMPORTS or n.split(".")[0] in {"requests", "httpx", "aiohttp", "huggingface_hub"}]
+            found += [
+                f"line {node.lineno}: imports {n}"
+                for n in names
+                if n in NETWORK_IMPORTS
+                or n.split(".")[0] in {"requests", "httpx", "aiohttp", "huggingface_hub"}
+            ]
     return found
 
 
@@ -205,12 +269,16 @@ def test_package_source_has_no_network_calls(path):
     assert problems_in(ast.parse(path.read_text())) == []
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name
+)
 def test_notebooks_have_no_network_calls(path):
     assert problems_in(ast.parse(notebook_source(path))) == []
 
 
 def test_scan_catches_downloads():
-    source = "import requests\nfrom mnist1d.data import get_dataset\nget_dataset(args)\nskimage.data.cells3d()\n" \
-             "m = AutoModel.from_pretrained('x')\nMNIST('.', download=True)\nfetch_openml('mnist_784')\n"
+    source = (
+        "import requests\nfrom mnist1d.data import get_dataset\nget_dataset(args)\nskimage.data.cells3d()\n"
+        "m = AutoModel.from_pretrained('x')\nMNIST('.', download=True)\nfetch_openml('mnist_784')\n"
+    )
     assert len(problems_in(ast.parse(source))) == 6

@@ -15,6 +15,7 @@ The position-feature cache (`position.fourier_position_features`) is bypassed wh
 eagerly afterwards from whatever the cache then holds.
 
 Needs the `export` extra: `pip install -e ".[export]"`."""
+
 import pytest
 import torch
 
@@ -33,29 +34,51 @@ M = torch.export.Dim("M", min=2, max=4096)
 
 def perceiver():
     torch.manual_seed(0)
-    model = Perceiver(PerceiverConfig(num_latents=8, latent_dim=32, num_self_attends_per_block=1, num_cross_attends=1))
+    model = Perceiver(
+        PerceiverConfig(num_latents=8, latent_dim=32, num_self_attends_per_block=1, num_cross_attends=1)
+    )
     return model.eval(), {"inputs": {0: B}}, [torch.randn(2, 40, 1), torch.randn(5, 40, 1)]
 
 
 def perceiver_io():
     torch.manual_seed(0)
-    config = PerceiverIOConfig(PerceiverConfig(adapter="none", input_channels=6, num_latents=8, latent_dim=32),
-                               DecoderConfig(query_dim=16, latent_dim=32, output_channels=3), num_queries=7)
-    return PerceiverIO(config).eval(), {"inputs": {0: B, 1: M}}, [torch.randn(2, 30, 6), torch.randn(5, 100, 6)]
+    config = PerceiverIOConfig(
+        PerceiverConfig(adapter="none", input_channels=6, num_latents=8, latent_dim=32),
+        DecoderConfig(query_dim=16, latent_dim=32, output_channels=3),
+        num_queries=7,
+    )
+    return (
+        PerceiverIO(config).eval(),
+        {"inputs": {0: B, 1: M}},
+        [torch.randn(2, 30, 6), torch.randn(5, 100, 6)],
+    )
 
 
 def converted_classifier():
     transformers = pytest.importorskip("transformers")
-    from perceiver_lite.convert import from_transformers
+    from perceiver_lite.weights.convert import from_transformers
 
     torch.manual_seed(0)
-    reference = transformers.PerceiverForImageClassificationLearned(transformers.PerceiverConfig(
-        num_latents=8, d_latents=32, num_blocks=1, num_self_attends_per_block=1, num_self_attention_heads=4,
-        num_cross_attention_heads=1, image_size=8, num_labels=5))
+    reference = transformers.PerceiverForImageClassificationLearned(
+        transformers.PerceiverConfig(
+            num_latents=8,
+            d_latents=32,
+            num_blocks=1,
+            num_self_attends_per_block=1,
+            num_self_attention_heads=4,
+            num_cross_attention_heads=1,
+            image_size=8,
+            num_labels=5,
+        )
+    )
     with torch.no_grad():  # away from the initial scale 0.02, so that the logits are of order one
         for parameter in reference.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.2)
-    return from_transformers(reference.eval()), {"pixels": {0: B}}, [torch.randn(2, 3, 8, 8), torch.randn(6, 3, 8, 8)]
+    return (
+        from_transformers(reference.eval()),
+        {"pixels": {0: B}},
+        [torch.randn(2, 3, 8, 8), torch.randn(6, 3, 8, 8)],
+    )
 
 
 MODELS = {"Perceiver": perceiver, "PerceiverIO": perceiver_io, "converted classifier": converted_classifier}
@@ -71,7 +94,9 @@ def exported(request, tmp_path_factory):
         program = torch.export.export(model, (inputs[0],), dynamic_shapes=dynamic)
         path = tmp_path_factory.mktemp("onnx") / "model.onnx"
         torch.onnx.export(program, dynamo=True, optimize=False).save(str(path))
-        after = model(inputs[0])  # eager again, from the same cache: no placeholder from the traces left in it
+        after = model(
+            inputs[0]
+        )  # eager again, from the same cache: no placeholder from the traces left in it
     assert torch.equal(before, after), "the eager model changed after the export"
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: onnxruntime warns about nodes it cannot constant-fold

@@ -1,17 +1,30 @@
 """perceiver_lite.position beyond the notebook: equality with transformers, the cache, spacings, bad input."""
+
 import math
 
 import pytest
 import torch
 
-from perceiver_lite.position import (FourierPositionEncoding, LearnedPositionEncoding, fourier_channels,
-                                     fourier_features, fourier_position_features, frequency_bands,
-                                     linear_positions)
+from perceiver_lite.position import (
+    FourierPositionEncoding,
+    LearnedPositionEncoding,
+    fourier_channels,
+    fourier_features,
+    fourier_position_features,
+    frequency_bands,
+    linear_positions,
+)
 
 modeling_perceiver = pytest.importorskip("transformers.models.perceiver.modeling_perceiver")
 
-GRIDS = [((7,), 3, (7,)), ((64,), 16, (16000,)), ((5, 9), 6, (5, 9)), ((12, 12), 32, (224, 224)),
-         ((3, 4, 5), 4, (3, 4, 5)), ((2, 8, 8), 1, (16, 32, 32))]
+GRIDS = [
+    ((7,), 3, (7,)),
+    ((64,), 16, (16000,)),
+    ((5, 9), 6, (5, 9)),
+    ((12, 12), 32, (224, 224)),
+    ((3, 4, 5), 4, (3, 4, 5)),
+    ((2, 8, 8), 1, (16, 32, 32)),
+]
 LAYOUTS = [(True, False), (False, False), (True, True), (False, True)]
 
 
@@ -34,11 +47,15 @@ def test_linear_positions_range_and_dtype():
 @pytest.mark.parametrize("index_dims,num_bands,max_resolution", GRIDS)
 def test_fourier_features_equal_transformers(index_dims, num_bands, max_resolution, concat_pos, sine_only):
     positions = modeling_perceiver.build_linear_positions(index_dims).reshape(1, -1, len(index_dims))
-    theirs = modeling_perceiver.generate_fourier_features(positions, num_bands, max_resolution, concat_pos, sine_only)
+    theirs = modeling_perceiver.generate_fourier_features(
+        positions, num_bands, max_resolution, concat_pos, sine_only
+    )
     theirs = theirs.reshape(-1, theirs.shape[-1])  # its batch dim is present only with concat_pos
-    for ours in (fourier_features(positions[0], num_bands, max_resolution, concat_pos, sine_only),
-                 fourier_position_features(index_dims, num_bands, max_resolution, concat_pos, sine_only),
-                 FourierPositionEncoding(num_bands, max_resolution, concat_pos, sine_only)(index_dims)):
+    for ours in (
+        fourier_features(positions[0], num_bands, max_resolution, concat_pos, sine_only),
+        fourier_position_features(index_dims, num_bands, max_resolution, concat_pos, sine_only),
+        FourierPositionEncoding(num_bands, max_resolution, concat_pos, sine_only)(index_dims),
+    ):
         assert ours.shape == theirs.shape
         assert (ours - theirs).abs().max().item() <= 1e-6
 
@@ -50,7 +67,7 @@ def test_channel_formula(num_dims, num_bands, concat_pos, sine_only):
     assert fourier_channels(num_dims, num_bands, concat_pos, sine_only) == expected
     encoding = FourierPositionEncoding(num_bands, (8,) * num_dims, concat_pos, sine_only)
     assert encoding.num_channels(num_dims) == expected
-    assert encoding((4,) * num_dims).shape == (4 ** num_dims, expected)
+    assert encoding((4,) * num_dims).shape == (4**num_dims, expected)
 
 
 def test_cache_returns_the_same_object_and_no_grad():
@@ -128,8 +145,11 @@ def test_learned_position_encoding():
 def test_an_export_leaves_no_placeholder_in_the_cache():
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
-    model = Perceiver(PerceiverConfig(input_channels=3, input_shape=(8, 8), num_bands=4, num_latents=8,
-                                      latent_dim=16, num_classes=5)).eval()
+    model = Perceiver(
+        PerceiverConfig(
+            input_channels=3, input_shape=(8, 8), num_bands=4, num_latents=8, latent_dim=16, num_classes=5
+        )
+    ).eval()
     fourier_position_features.cache_clear()  # cold: the trace is the first to ask for the 8×8 grid
     with torch.no_grad():
         torch.export.export(model, (torch.randn(2, 8, 8, 3),))

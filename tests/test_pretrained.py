@@ -6,6 +6,7 @@ from the small initial scale so that outputs are of order one. Converted, they g
 bit for bit on the written-out attention path (`fused=False`); on the fused path the sums run in another
 order, so they agree within 1e-5 of the outputs' scale. `load_pretrained` is tested on folders written by
 `save_pretrained`, read in a subprocess in which importing `transformers` fails."""
+
 import json
 import os
 import subprocess
@@ -15,20 +16,36 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 transformers = pytest.importorskip("transformers")
 from transformers import PerceiverConfig as ReferenceConfig  # noqa: E402
 
-from perceiver_lite.convert import ARCHITECTURES, from_transformers, load_pretrained  # noqa: E402
 from perceiver_lite.io import PerceiverIOClassifier, PerceiverIOMaskedLM  # noqa: E402
-from perceiver_lite.pretrained import PerceiverIOAutoencoder, PerceiverIOFlow, StemClassifier  # noqa: E402
+from perceiver_lite.relatives.pretrained import PerceiverIOAutoencoder, PerceiverIOFlow, StemClassifier  # noqa: E402
+from perceiver_lite.weights.convert import ARCHITECTURES, from_transformers, load_pretrained  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(num_latents=8, d_latents=32, d_model=32, num_blocks=2, num_self_attends_per_block=2,
-             num_self_attention_heads=4, num_cross_attention_heads=1, max_position_embeddings=40, num_labels=5)
-MULTIMODAL = dict(num_frames=2, audio_samples_per_frame=16, samples_per_patch=8, image_size=8, output_shape=(1, 2, 8, 8),
-                  output_num_channels=16, _label_trainable_num_channels=12)
+SMALL = dict(
+    num_latents=8,
+    d_latents=32,
+    d_model=32,
+    num_blocks=2,
+    num_self_attends_per_block=2,
+    num_self_attention_heads=4,
+    num_cross_attention_heads=1,
+    max_position_embeddings=40,
+    num_labels=5,
+)
+MULTIMODAL = dict(
+    num_frames=2,
+    audio_samples_per_frame=16,
+    samples_per_patch=8,
+    image_size=8,
+    output_shape=(1, 2, 8, 8),
+    output_num_channels=16,
+    _label_trainable_num_channels=12,
+)
 POINTS = {"image": torch.tensor([0, 5, 17, 100, 127]), "audio": torch.tensor([1, 3])}
 
 
@@ -38,7 +55,10 @@ def perturbed(model, seed=1):
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.2)
-        for name, buffer in model.named_buffers():  # BatchNorm's statistics, so that the stem's norm does something
+        for (
+            name,
+            buffer,
+        ) in model.named_buffers():  # BatchNorm's statistics, so that the stem's norm does something
             if name.endswith("running_mean"):
                 buffer.normal_()
             elif name.endswith("running_var"):
@@ -48,17 +68,36 @@ def perturbed(model, seed=1):
 
 def clip(batch=2):
     generator = torch.Generator().manual_seed(2)
-    return {"image": torch.randn(batch, 2, 3, 8, 8, generator=generator), "audio": torch.randn(batch, 32, 1, generator=generator),
-            "label": torch.zeros(batch, 5)}
+    return {
+        "image": torch.randn(batch, 2, 3, 8, 8, generator=generator),
+        "audio": torch.randn(batch, 32, 1, generator=generator),
+        "label": torch.zeros(batch, 5),
+    }
 
 
 CASES = {  # the port's class → (its config beyond SMALL, inputs, the perceiver_lite class it converts to)
-    "PerceiverForImageClassificationFourier": (dict(image_size=16), lambda: torch.randn(2, 3, 16, 12), PerceiverIOClassifier),
-    "PerceiverForImageClassificationLearned": (dict(image_size=8), lambda: torch.randn(2, 3, 8, 8), StemClassifier),
-    "PerceiverForImageClassificationConvProcessing": (dict(image_size=16), lambda: torch.randn(2, 3, 16, 16), StemClassifier),
+    "PerceiverForImageClassificationFourier": (
+        dict(image_size=16),
+        lambda: torch.randn(2, 3, 16, 12),
+        PerceiverIOClassifier,
+    ),
+    "PerceiverForImageClassificationLearned": (
+        dict(image_size=8),
+        lambda: torch.randn(2, 3, 8, 8),
+        StemClassifier,
+    ),
+    "PerceiverForImageClassificationConvProcessing": (
+        dict(image_size=16),
+        lambda: torch.randn(2, 3, 16, 16),
+        StemClassifier,
+    ),
     "PerceiverForMaskedLM": ({}, lambda: torch.randint(0, 262, (2, 25)), PerceiverIOMaskedLM),
     "PerceiverForSequenceClassification": ({}, lambda: torch.randint(0, 262, (2, 25)), PerceiverIOClassifier),
-    "PerceiverForOpticalFlow": (dict(train_size=(6, 8)), lambda: torch.randn(2, 2, 27, 6, 8), PerceiverIOFlow),
+    "PerceiverForOpticalFlow": (
+        dict(train_size=(6, 8)),
+        lambda: torch.randn(2, 2, 27, 6, 8),
+        PerceiverIOFlow,
+    ),
     "PerceiverForMultimodalAutoencoding": (MULTIMODAL, clip, PerceiverIOAutoencoder),
 }
 
@@ -70,7 +109,11 @@ def reference(name):
 
 def flat(outputs):
     "One tensor of every output: the autoencoder's dict of three in sorted order, or the tensor itself."
-    return torch.cat([outputs[k].flatten() for k in sorted(outputs)]) if isinstance(outputs, dict) else outputs.flatten()
+    return (
+        torch.cat([outputs[k].flatten() for k in sorted(outputs)])
+        if isinstance(outputs, dict)
+        else outputs.flatten()
+    )
 
 
 def reference_outputs(model, inputs):
@@ -85,8 +128,15 @@ def our_outputs(model, inputs):
 
 
 def test_every_class_of_the_port_is_covered():
-    assert set(ARCHITECTURES) == set(CASES) == {n for n in transformers.models.perceiver.modeling_perceiver.__all__
-                                               if n.startswith("PerceiverFor")}
+    assert (
+        set(ARCHITECTURES)
+        == set(CASES)
+        == {
+            n
+            for n in transformers.models.perceiver.modeling_perceiver.__all__
+            if n.startswith("PerceiverFor")
+        }
+    )
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -147,7 +197,11 @@ def test_autoencoder_decodes_everything_when_no_points_are_given():
     ours = from_transformers(reference("PerceiverForMultimodalAutoencoding"))
     with torch.no_grad():
         decoded = ours(clip(1))
-    assert {k: tuple(v.shape) for k, v in decoded.items()} == {"audio": (1, 32), "image": (1, 128, 3), "label": (1, 5)}
+    assert {k: tuple(v.shape) for k, v in decoded.items()} == {
+        "audio": (1, 32),
+        "image": (1, 128, 3),
+        "label": (1, 5),
+    }
 
 
 BLOCK_TRANSFORMERS = textwrap.dedent("""
@@ -169,8 +223,12 @@ def save_checkpoints(folder):
         model, inputs = reference(name), CASES[name][1]()
         model.config.architectures = [name]
         model.save_pretrained(folder / name)
-        tensors = {f"input.{k}": v for k, v in inputs.items()} if isinstance(inputs, dict) else {"input": inputs}
-        save_file({**tensors, "expected": reference_outputs(model, inputs)}, folder / name / "check.safetensors")
+        tensors = (
+            {f"input.{k}": v for k, v in inputs.items()} if isinstance(inputs, dict) else {"input": inputs}
+        )
+        save_file(
+            {**tensors, "expected": reference_outputs(model, inputs)}, folder / name / "check.safetensors"
+        )
 
 
 def test_load_pretrained_without_transformers(tmp_path):
@@ -185,9 +243,9 @@ def test_load_pretrained_without_transformers(tmp_path):
             raise SystemExit("transformers was importable")
         except ImportError:
             pass
-        from perceiver_lite.convert import load_pretrained
+        from perceiver_lite.weights.convert import load_pretrained
 
-        points = {{"image": torch.tensor({POINTS['image'].tolist()}), "audio": torch.tensor({POINTS['audio'].tolist()})}}
+        points = {{"image": torch.tensor({POINTS["image"].tolist()}), "audio": torch.tensor({POINTS["audio"].tolist()})}}
         report = {{}}
         for folder in sorted(Path({str(tmp_path)!r}).iterdir()):
             check = load_file(folder / "check.safetensors")
@@ -200,8 +258,13 @@ def test_load_pretrained_without_transformers(tmp_path):
         assert not any(name.startswith("transformers") for name in sys.modules)
         print(json.dumps(report))
         """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {name: [CASES[name][2].__name__, True] for name in CASES}
@@ -211,9 +274,13 @@ def test_sharded_checkpoints_load(tmp_path):
     model = reference("PerceiverForOpticalFlow")
     model.config.architectures = ["PerceiverForOpticalFlow"]
     model.save_pretrained(tmp_path, max_shard_size="100KB")
-    assert (tmp_path / "model.safetensors.index.json").is_file() and not (tmp_path / "model.safetensors").exists()
+    assert (tmp_path / "model.safetensors.index.json").is_file() and not (
+        tmp_path / "model.safetensors"
+    ).exists()
     patches = CASES["PerceiverForOpticalFlow"][1]()
-    assert torch.equal(our_outputs(load_pretrained(tmp_path, fused=False), patches), reference_outputs(model, patches))
+    assert torch.equal(
+        our_outputs(load_pretrained(tmp_path, fused=False), patches), reference_outputs(model, patches)
+    )
 
 
 def write(folder, config=None, weights=None):
@@ -240,7 +307,10 @@ def test_pickled_weights_load_as_tensors_only(tmp_path):
     with torch.no_grad():
         assert torch.equal(load_pretrained(tmp_path, fused=False)(ids), model(ids).logits)
     torch.save({**model.state_dict(), "payload": Payload()}, tmp_path / "pytorch_model.bin")
-    with pytest.raises(ValueError, match=f"{tmp_path}: pytorch_model.bin names a callable outside torch.load's weights_only allow-list"):
+    with pytest.raises(
+        ValueError,
+        match=f"{tmp_path}: pytorch_model.bin names a callable outside torch.load's weights_only allow-list",
+    ):
         load_pretrained(tmp_path)
 
 
@@ -255,14 +325,21 @@ def test_clear_errors_name_the_folder_and_what_is_wrong(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"{bare}: no weights .*model.safetensors"):
         load_pretrained(bare)
     other = write(tmp_path / "other", {**config, "model_type": "bert"}, weights)
-    with pytest.raises(ValueError, match=f"{other}: config.json's model_type must be 'perceiver', got 'bert'"):
+    with pytest.raises(
+        ValueError, match=f"{other}: config.json's model_type must be 'perceiver', got 'bert'"
+    ):
         load_pretrained(other)
     unknown = write(tmp_path / "unknown", {**config, "architectures": ["PerceiverForTimeTravel"]}, weights)
-    with pytest.raises(ValueError, match=r"architectures \['PerceiverForTimeTravel'\] name none .*PerceiverForOpticalFlow"):
+    with pytest.raises(
+        ValueError, match=r"architectures \['PerceiverForTimeTravel'\] name none .*PerceiverForOpticalFlow"
+    ):
         load_pretrained(unknown)
     wider = write(tmp_path / "wider", {**config, "num_latents": 9}, weights)
-    with pytest.raises(ValueError, match=rf"{wider} \(PerceiverForSequenceClassification\): .*shapes differ: "
-                                         r"encoder.latents \(8, 32\) where PerceiverIOClassifier has \(9, 32\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{wider} \(PerceiverForSequenceClassification\): .*shapes differ: "
+        r"encoder.latents \(8, 32\) where PerceiverIOClassifier has \(9, 32\)",
+    ):
         load_pretrained(wider)
     extra = write(tmp_path / "extra", config, {**weights, "perceiver.surprise": torch.zeros(3)})
     with pytest.raises(ValueError, match="not used: perceiver.surprise"):

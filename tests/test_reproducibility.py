@@ -1,5 +1,6 @@
 """Seeded runs repeat bit for bit on the CPU: the same seed gives the same metrics and the same weights,
 another seed gives other weights, and a run resumed from a checkpoint continues as if never stopped."""
+
 import hashlib
 import os
 import random
@@ -13,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from perceiver_lite.checkpoint import load, save
-from perceiver_lite.training import seed_everything
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
+from perceiver_lite.tasks.training import seed_everything
+from perceiver_lite.weights.checkpoint import load, save
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = PerceiverConfig(num_latents=8, latent_dim=16, num_self_heads=2, num_bands=8)
@@ -88,8 +89,11 @@ def test_other_seed_other_weights(mnist1d):
     assert not any(torch.equal(p, q) for p, q in zip(model.parameters(), other.parameters()) if p.numel() > 1)
 
 
-@pytest.mark.parametrize("draw", [lambda: random.random(), lambda: np.random.rand(), lambda: torch.rand(1).item()],
-                         ids=["python", "numpy", "torch"])
+@pytest.mark.parametrize(
+    "draw",
+    [lambda: random.random(), lambda: np.random.rand(), lambda: torch.rand(1).item()],
+    ids=["python", "numpy", "torch"],
+)
 def test_seed_everything_seeds_each_generator(draw):
     seed_everything(123)
     first = draw()
@@ -118,8 +122,8 @@ def test_resumed_run_matches_uninterrupted_run(mnist1d, tmp_path):
 FRESH_PROCESS = textwrap.dedent("""
     import sys, random, numpy as np, torch
     from torch import nn
-    from perceiver_lite.checkpoint import save
-    from perceiver_lite.training import seed_everything
+    from perceiver_lite.weights.checkpoint import save
+    from perceiver_lite.tasks.training import seed_everything
     from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
     seed_everything(int(sys.argv[2]))
@@ -143,8 +147,13 @@ def test_fresh_processes_write_byte_identical_checkpoints(tmp_path):
     for name, hash_seed, seed in (("a", "1", "7"), ("b", "2", "7"), ("c", "1", "8")):
         path = tmp_path / f"{name}.safetensors"
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"}
-        result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(path), seed], cwd=ROOT, env=env,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", FRESH_PROCESS, str(path), seed],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
     assert digests[0] == digests[1] != digests[2]

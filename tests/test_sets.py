@@ -1,15 +1,27 @@
 """The set models of notebook 13: shapes, permutation and duplication (in)variance, the Set Transformer's
 inner read as the Perceiver's cross-attend, the resampler's fixed output size, and errors at the doors."""
+
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from perceiver_lite.blocks import CrossAttentionBlock
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig, PerceiverEncoder
-from perceiver_lite.sets import (ISAB, MAB, PMA, SAB, DeepSets, DeepSetsConfig, PerceiverResampler, ResamplerConfig,
-                                 SetTransformer, SetTransformerConfig, append_log_count, make_counting_sets)
+from perceiver_lite.relatives.sets import (
+    ISAB,
+    MAB,
+    PMA,
+    SAB,
+    DeepSets,
+    DeepSetsConfig,
+    PerceiverResampler,
+    ResamplerConfig,
+    SetTransformer,
+    SetTransformerConfig,
+    append_log_count,
+    make_counting_sets,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -18,8 +30,18 @@ def seeded():
 
 
 def set_perceiver(channels=4):
-    return Perceiver(PerceiverConfig(adapter="none", input_channels=channels, num_latents=8, latent_dim=32, num_blocks=1,
-                                     num_cross_attends=1, num_self_attends_per_block=1, num_classes=3)).eval()
+    return Perceiver(
+        PerceiverConfig(
+            adapter="none",
+            input_channels=channels,
+            num_latents=8,
+            latent_dim=32,
+            num_blocks=1,
+            num_cross_attends=1,
+            num_self_attends_per_block=1,
+            num_classes=3,
+        )
+    ).eval()
 
 
 def test_block_shapes():
@@ -59,8 +81,18 @@ def test_pre_norm_mab_is_the_course_cross_attend():
 
 def test_isab_inner_read_is_the_perceivers_cross_attend():
     isab = ISAB(16, num_inducing=4, num_heads=2).eval()
-    encoder = PerceiverEncoder(PerceiverConfig(adapter="none", input_channels=16, num_latents=4, latent_dim=16, num_blocks=1,
-                                               num_cross_attends=1, num_self_attends_per_block=0, num_cross_heads=2)).eval()
+    encoder = PerceiverEncoder(
+        PerceiverConfig(
+            adapter="none",
+            input_channels=16,
+            num_latents=4,
+            latent_dim=16,
+            num_blocks=1,
+            num_cross_attends=1,
+            num_self_attends_per_block=0,
+            num_cross_heads=2,
+        )
+    ).eval()
     encoder.cross_attends[0].load_state_dict(isab.read.state_dict())
     elements = torch.randn(3, 20, 16)
     with torch.no_grad():
@@ -77,7 +109,9 @@ def test_pma_and_perceiver_read_are_permutation_invariant():
         torch.testing.assert_close(pma(elements[:, shuffle]), pma(elements), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(perceiver(elements[:, shuffle]), perceiver(elements), atol=1e-5, rtol=1e-5)
         sab = SAB(16, num_heads=4).eval()
-        torch.testing.assert_close(sab(elements[:, shuffle])[0], sab(elements)[0][:, shuffle], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            sab(elements[:, shuffle])[0], sab(elements)[0][:, shuffle], atol=1e-5, rtol=1e-5
+        )
         output, weights = sab(elements, need_weights=True)
         assert weights.shape == (elements.shape[0], 4, elements.shape[1], elements.shape[1])  # (B, h, M, M)
 
@@ -98,7 +132,9 @@ def test_masked_padding_changes_nothing():
     elements, mask = torch.randn(2, 6, 4), torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
     for model in (SetTransformer(SetTransformerConfig()).eval(), DeepSets(DeepSetsConfig()).eval()):
         with torch.no_grad():
-            torch.testing.assert_close(model(elements, mask)[1], model(elements[1:, :4])[0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                model(elements, mask)[1], model(elements[1:, :4])[0], atol=1e-5, rtol=1e-5
+            )
 
 
 def test_counting_sets_hide_the_size_in_the_proportions():
@@ -131,15 +167,26 @@ def test_resampler_mask_and_time_embeddings():
     with_time = PerceiverResampler(ResamplerConfig()).eval()
     without = PerceiverResampler(ResamplerConfig(time_embeddings=False)).eval()
     with torch.no_grad():
-        torch.testing.assert_close(with_time(frames, mask)[1], with_time(frames[1:, :3])[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            with_time(frames, mask)[1], with_time(frames[1:, :3])[0], atol=1e-5, rtol=1e-5
+        )
         torch.testing.assert_close(without(frames.flip(1)), without(frames), atol=1e-5, rtol=1e-5)
         assert not torch.allclose(with_time(frames.flip(1)), with_time(frames), atol=1e-5)
 
 
 def test_one_layer_resampler_is_the_perceivers_read_of_features_and_latents():
     layer = PerceiverResampler(ResamplerConfig(num_layers=1, num_heads=1, widening_factor=1)).eval()
-    encoder = PerceiverEncoder(PerceiverConfig(adapter="none", input_channels=32, num_latents=8, latent_dim=32,
-                                               num_blocks=1, num_cross_attends=1, num_self_attends_per_block=0)).eval()
+    encoder = PerceiverEncoder(
+        PerceiverConfig(
+            adapter="none",
+            input_channels=32,
+            num_latents=8,
+            latent_dim=32,
+            num_blocks=1,
+            num_cross_attends=1,
+            num_self_attends_per_block=0,
+        )
+    ).eval()
     encoder.cross_attends[0].load_state_dict(layer.layers[0].state_dict())
     frames = torch.randn(2, 3, 4, 8)
     with torch.no_grad():
@@ -149,18 +196,37 @@ def test_one_layer_resampler_is_the_perceivers_read_of_features_and_latents():
         torch.testing.assert_close(layer(frames), encoder(array)[0], atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("call, expected", [
-    (lambda: SetTransformer(SetTransformerConfig())(torch.randn(2, 5, 3)), r"elements must be \(B, \?, 4\), got \(2, 5, 3\)"),
-    (lambda: DeepSets(DeepSetsConfig())(torch.randn(2, 5)), r"elements must be \(B, \?, 4\), got \(2, 5\)"),
-    (lambda: DeepSets(DeepSetsConfig())(torch.randn(2, 5, 4), torch.ones(2, 4, dtype=torch.bool)),
-     r"mask must be a torch.bool tensor \(B, M\) = \(2, 5\), got torch.bool \(2, 4\)"),
-    (lambda: PerceiverResampler(ResamplerConfig())(torch.randn(2, 3, 4, 6)), r"frames must be \(B, \?, \?, 8\), got \(2, 3, 4, 6\)"),
-    (lambda: PerceiverResampler(ResamplerConfig(max_frames=4))(torch.randn(1, 5, 2, 8)),
-     r"at most max_frames=4 frames, got 5"),
-    (lambda: make_counting_sets(0), r"num_sets must be an int ≥ 1, got 0"),
-    (lambda: make_counting_sets(4, num_colours=1), r"num_colours must be an int ≥ 2, got 1"),
-    (lambda: make_counting_sets(4, base_sizes=(5, 2)), r"base_sizes must be \(low, high\) with 1 ≤ low ≤ high, got \(5, 2\)"),
-])
+@pytest.mark.parametrize(
+    "call, expected",
+    [
+        (
+            lambda: SetTransformer(SetTransformerConfig())(torch.randn(2, 5, 3)),
+            r"elements must be \(B, \?, 4\), got \(2, 5, 3\)",
+        ),
+        (
+            lambda: DeepSets(DeepSetsConfig())(torch.randn(2, 5)),
+            r"elements must be \(B, \?, 4\), got \(2, 5\)",
+        ),
+        (
+            lambda: DeepSets(DeepSetsConfig())(torch.randn(2, 5, 4), torch.ones(2, 4, dtype=torch.bool)),
+            r"mask must be a torch.bool tensor \(B, M\) = \(2, 5\), got torch.bool \(2, 4\)",
+        ),
+        (
+            lambda: PerceiverResampler(ResamplerConfig())(torch.randn(2, 3, 4, 6)),
+            r"frames must be \(B, \?, \?, 8\), got \(2, 3, 4, 6\)",
+        ),
+        (
+            lambda: PerceiverResampler(ResamplerConfig(max_frames=4))(torch.randn(1, 5, 2, 8)),
+            r"at most max_frames=4 frames, got 5",
+        ),
+        (lambda: make_counting_sets(0), r"num_sets must be an int ≥ 1, got 0"),
+        (lambda: make_counting_sets(4, num_colours=1), r"num_colours must be an int ≥ 2, got 1"),
+        (
+            lambda: make_counting_sets(4, base_sizes=(5, 2)),
+            r"base_sizes must be \(low, high\) with 1 ≤ low ≤ high, got \(5, 2\)",
+        ),
+    ],
+)
 def test_bad_input_names_what_was_expected_and_what_came(call, expected):
     with pytest.raises(ValueError, match=expected):
         call()

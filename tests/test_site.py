@@ -6,7 +6,9 @@ link must resolve (page and anchor), and the sidebar must list the notebooks in 
 Screenshots of the index and of one notebook page go to build/site-screenshots/.
 
 Skipped only on a machine without /usr/bin/chromium and without CI set; under CI it fails instead."""
+
 import functools
+import json
 import os
 import re
 import sys
@@ -14,9 +16,7 @@ import threading
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urldefrag, urljoin, urlparse
-
-import json
+from urllib.parse import urldefrag, urlparse
 
 import pytest
 
@@ -25,8 +25,14 @@ sys.path.insert(0, str(ROOT / "tools"))
 import build_docs  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = ROOT / "build" / "site-screenshots"
 RAW_MATH = re.compile(r"\$[^$\s][^$\n]{0,200}?\$")
 PAGE_FACTS = """() => {
@@ -52,22 +58,33 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a browser that drops a connection is no error
+        if not isinstance(
+            sys.exc_info()[1], ConnectionError
+        ):  # a browser that drops a connection is no error
             super().handle_error(request, client_address)
 
 
 def test_the_site_shows_no_nbdev_directives():
     "Code on the site is the notebook's code without the `#| export`-style lines nbdev reads (cheap: no browser)."
     cell = lambda text, outputs=(): {"cell_type": "code", "source": text, "outputs": list(outputs)}
-    shown = build_docs.strip_directives({"cells": [
-        cell("#| default_exp attention"), cell("#| export\n# |hide\nimport math\nx = 1  #| not a directive"),
-        cell("#| echo: false", [{"output_type": "stream", "text": "kept"}]), {"cell_type": "markdown", "source": "#| text"}]})
+    shown = build_docs.strip_directives(
+        {
+            "cells": [
+                cell("#| default_exp attention"),
+                cell("#| export\n# |hide\nimport math\nx = 1  #| not a directive"),
+                cell("#| echo: false", [{"output_type": "stream", "text": "kept"}]),
+                {"cell_type": "markdown", "source": "#| text"},
+            ]
+        }
+    )
     assert [c["source"] for c in shown["cells"]] == ["import math\nx = 1  #| not a directive", "", "#| text"]
     main, appendices = build_docs.reading_order()
     for path in main + appendices:
         for shown_cell in build_docs.strip_directives(json.loads(path.read_text()))["cells"]:
             if shown_cell["cell_type"] == "code":
-                assert not re.match(r"\s*#\s*\|", shown_cell["source"]), f"{path.name} shows {shown_cell['source'][:40]!r}"
+                assert not re.match(r"\s*#\s*\|", shown_cell["source"]), (
+                    f"{path.name} shows {shown_cell['source'][:40]!r}"
+                )
 
 
 @pytest.fixture(scope="module")
@@ -95,31 +112,48 @@ def _visit(page, url):
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url, wait_until="load")
-    page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)", timeout=60_000)
+    page.wait_for_function(
+        "() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)", timeout=60_000
+    )
     page.evaluate("() => window.MathJax && MathJax.startup.promise")
     return errors, page.evaluate(PAGE_FACTS)
 
 
 def test_every_page_loads_offline_with_images_maths_and_links(site):
     from playwright.sync_api import sync_playwright
+
     out, base = site
-    pages = sorted(str(path.relative_to(out)) for path in out.rglob("*.html") if "_static" not in path.parts
-                   and path.name not in ("genindex.html", "search.html", "py-modindex.html"))
+    pages = sorted(
+        str(path.relative_to(out))
+        for path in out.rglob("*.html")
+        if "_static" not in path.parts
+        and path.name not in ("genindex.html", "search.html", "py-modindex.html")
+    )
     main, appendices = build_docs.reading_order()
     assert len([p for p in pages if p.startswith("notebooks/")]) == len(main) + len(appendices)
     problems, links, anchors, outside, images = [], set(), {}, [], 0
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
-                      else (outside.append(route.request.url), route.abort()))
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if urlparse(route.request.url).hostname == "127.0.0.1"
+                else (outside.append(route.request.url), route.abort())
+            ),
+        )
         for name in pages:
             page = context.new_page()
             errors, facts = _visit(page, base + name)
             problems += [f"{name}: console error {error!r}" for error in errors]
-            problems += [f"{name}: image did not load: {img['src']}" for img in facts["images"] if not img["ok"]]
+            problems += [
+                f"{name}: image did not load: {img['src']}" for img in facts["images"] if not img["ok"]
+            ]
             problems += [f"{name}: raw maths left: {raw!r}" for raw in RAW_MATH.findall(facts["text"])]
-            problems += [f"{name}: {facts['mathjaxError']} formulas MathJax could not typeset"] * bool(facts["mathjaxError"])
+            problems += [f"{name}: {facts['mathjaxError']} formulas MathJax could not typeset"] * bool(
+                facts["mathjaxError"]
+            )
             images += len(facts["images"])
             anchors[base + name] = set(facts["ids"])
             links |= {(name, link) for link in facts["links"] if link.startswith(base)}

@@ -1,10 +1,11 @@
-"""perceiver_lite.fast: the chunked, online-softmax read equals the whole-array model."""
+"""perceiver_lite.performance.fast: the chunked, online-softmax read equals the whole-array model."""
+
 import pytest
 import torch
 
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
+from perceiver_lite.performance.fast import grid_chunks, streamed_cross_attend, streamed_forward
 from perceiver_lite.position import fourier_position_features
-from perceiver_lite.fast import grid_chunks, streamed_cross_attend, streamed_forward
 
 
 @pytest.mark.parametrize("shape,chunk", [((37,), 5), ((9, 11), 16), ((3, 4, 5), 7), ((16, 16), 10_000)])
@@ -20,8 +21,16 @@ def test_chunks_concatenate_to_the_adapters_array(shape, chunk):
 @pytest.mark.parametrize("heads", [1, 2])
 def test_streamed_forward_equals_model(heads):
     torch.manual_seed(0)
-    config = PerceiverConfig(input_channels=3, input_shape=(20, 15), num_bands=8, num_blocks=3, num_cross_attends=2,
-                             num_cross_heads=heads, qk_channels=32 if heads == 2 else None, share_weights=False)
+    config = PerceiverConfig(
+        input_channels=3,
+        input_shape=(20, 15),
+        num_bands=8,
+        num_blocks=3,
+        num_cross_attends=2,
+        num_cross_heads=heads,
+        qk_channels=32 if heads == 2 else None,
+        share_weights=False,
+    )
     model = Perceiver(config).eval()
     image = torch.randn(3, 20, 15, 3)
     with torch.no_grad():
@@ -30,7 +39,9 @@ def test_streamed_forward_equals_model(heads):
         torch.testing.assert_close(streamed_forward(model, image, chunk), expected, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("flags", [dict(pooling="query"), dict(spacing="log"), dict(attention_scale="multiply")])
+@pytest.mark.parametrize(
+    "flags", [dict(pooling="query"), dict(spacing="log"), dict(attention_scale="multiply")]
+)
 def test_streamed_forward_follows_the_config(flags):
     "Every config flag that changes the read or the pooling is honoured by the streamed model too."
     torch.manual_seed(2)
@@ -63,8 +74,12 @@ def test_bad_input():
         streamed_forward(model, torch.full((2, 40, 1), float("inf")))
     with pytest.raises(ValueError, match="a chunk_size ≥ 1, got adapter='fourier', chunk_size=0"):
         streamed_forward(model, torch.randn(2, 40, 1), chunk_size=0)
-    with pytest.raises(ValueError, match="grid .'fourier'. adapter and a chunk_size ≥ 1, got adapter='points'"):
-        streamed_forward(Perceiver(PerceiverConfig(adapter="points", input_channels=3)), torch.randn(1, 10, 3))
+    with pytest.raises(
+        ValueError, match="grid .'fourier'. adapter and a chunk_size ≥ 1, got adapter='points'"
+    ):
+        streamed_forward(
+            Perceiver(PerceiverConfig(adapter="points", input_channels=3)), torch.randn(1, 10, 3)
+        )
 
 
 def test_position_features_are_cached_per_grid():

@@ -1,4 +1,5 @@
-"""perceiver_lite.viz beyond the notebook: captured maps, headless plots, the viewer's update and widgets."""
+"""perceiver_lite.course.viz beyond the notebook: captured maps, headless plots, the viewer's update and widgets."""
+
 import subprocess
 import sys
 
@@ -11,9 +12,17 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from perceiver_lite.course.viz import (
+    attention_frame,
+    attention_viewer,
+    cross_attention_maps,
+    plot_decoder_attention,
+    plot_image_attention,
+    plot_score_maps,
+    plot_sequence_attention,
+    show_attention_frame,
+)
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
-from perceiver_lite.viz import (attention_frame, attention_viewer, cross_attention_maps, plot_decoder_attention,
-                                plot_image_attention, plot_sequence_attention, show_attention_frame, plot_score_maps)
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +34,19 @@ def close_figures():
 @pytest.fixture(scope="module")
 def image_model():
     torch.manual_seed(0)
-    config = PerceiverConfig(input_channels=1, input_shape=(6, 5), num_bands=4, num_latents=7, latent_dim=16,
-                             num_blocks=3, num_self_attends_per_block=1, num_cross_attends=3, num_cross_heads=2,
-                             qk_channels=8, num_self_heads=2)
+    config = PerceiverConfig(
+        input_channels=1,
+        input_shape=(6, 5),
+        num_bands=4,
+        num_latents=7,
+        latent_dim=16,
+        num_blocks=3,
+        num_self_attends_per_block=1,
+        num_cross_attends=3,
+        num_cross_heads=2,
+        qk_channels=8,
+        num_self_heads=2,
+    )
     return Perceiver(config), torch.randn(3, 6, 5, 1)
 
 
@@ -69,8 +88,10 @@ def test_maps_reject_models_without_an_encoder():
 
 
 def test_model_does_not_import_viz():
-    code = ("import sys, perceiver_lite, perceiver_lite.perceiver; "
-            "assert 'perceiver_lite.viz' not in sys.modules; assert 'ipywidgets' not in sys.modules")
+    code = (
+        "import sys, perceiver_lite, perceiver_lite.perceiver; "
+        "assert 'perceiver_lite.course.viz' not in sys.modules; assert 'ipywidgets' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -92,24 +113,34 @@ def test_score_maps_are_the_log_weights_scaled_per_panel(image_maps):
     fig = plot_score_maps(weights, 6, 5, latents=[2, 4], columns=2)
     shown = torch.tensor(fig.axes[1].images[0].get_array().data)
     scores = weights[4].log().reshape(6, 5).double()
-    torch.testing.assert_close(shown.double(), (scores - scores.min()) / (scores.max() - scores.min()), atol=1e-6, rtol=1e-5)
-    assert fig.axes[1].get_title() == "latent 4" and not fig.axes[1].images[0].get_alpha()  # nothing underneath
+    torch.testing.assert_close(
+        shown.double(), (scores - scores.min()) / (scores.max() - scores.min()), atol=1e-6, rtol=1e-5
+    )
+    assert (
+        fig.axes[1].get_title() == "latent 4" and not fig.axes[1].images[0].get_alpha()
+    )  # nothing underneath
     with pytest.raises(ValueError, match=r"latents must lie in \[0, 7\)"):
         plot_score_maps(weights, 6, 5, latents=[7])
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda maps: plot_image_attention(torch.rand(5, 5), maps[0]), r"M = 25"),
-    (lambda maps: plot_image_attention(torch.rand(6, 5), maps), r"\(cross-attends, h, N, M\)"),
-    (lambda maps: plot_image_attention(torch.rand(6, 5), maps[0], latents=[7]), r"latents must lie in \[0, 7\)"),
-    (lambda maps: plot_image_attention(torch.rand(6, 5, 2), maps[0]), "image must be"),
-    (lambda maps: plot_sequence_attention(torch.rand(29), maps[0]), r"T = 29"),
-    (lambda maps: plot_decoder_attention(maps[0, 0]), r"\(B, h, O, N\)"),
-    (lambda maps: plot_decoder_attention(maps[:, 0], example=3), r"example must lie in \[0, 3\)"),
-    (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, latent=7), r"latent must lie in \[0, 7\)"),
-    (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, cross_attend=-1), r"cross_attend must lie"),
-    (lambda maps: attention_viewer(torch.rand(3, 6, 5), maps[0]), r"\(B, cross-attends, h, N, M\)"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda maps: plot_image_attention(torch.rand(5, 5), maps[0]), r"M = 25"),
+        (lambda maps: plot_image_attention(torch.rand(6, 5), maps), r"\(cross-attends, h, N, M\)"),
+        (
+            lambda maps: plot_image_attention(torch.rand(6, 5), maps[0], latents=[7]),
+            r"latents must lie in \[0, 7\)",
+        ),
+        (lambda maps: plot_image_attention(torch.rand(6, 5, 2), maps[0]), "image must be"),
+        (lambda maps: plot_sequence_attention(torch.rand(29), maps[0]), r"T = 29"),
+        (lambda maps: plot_decoder_attention(maps[0, 0]), r"\(B, h, O, N\)"),
+        (lambda maps: plot_decoder_attention(maps[:, 0], example=3), r"example must lie in \[0, 3\)"),
+        (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, latent=7), r"latent must lie in \[0, 7\)"),
+        (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, cross_attend=-1), r"cross_attend must lie"),
+        (lambda maps: attention_viewer(torch.rand(3, 6, 5), maps[0]), r"\(B, cross-attends, h, N, M\)"),
+    ],
+)
 def test_bad_arguments(image_maps, call, message):
     with pytest.raises(ValueError, match=message):
         call(image_maps)
@@ -123,7 +154,10 @@ def test_sequence_figure():
     assert maps.shape == (2, 2, 1, 5, 40)
     fig = plot_sequence_attention(signals[0], maps[0])
     assert len(fig.axes) == 1 + 2  # the signal, then one heat map per (cross-attend, head)
-    assert plot_sequence_attention(signals[0, :, 0].numpy(), maps[0].numpy(), heads=[0]).axes[-1].get_xlabel() == "time step"
+    assert (
+        plot_sequence_attention(signals[0, :, 0].numpy(), maps[0].numpy(), heads=[0]).axes[-1].get_xlabel()
+        == "time step"
+    )
     figure, caption = attention_frame(signals, maps, example=1, cross_attend=1, latent=4)
     assert caption == "showing example 1, cross-attend 1, head 0, latent 4"
 
@@ -134,7 +168,9 @@ def test_decoder_figure():
     images = [ax for ax in fig.axes if ax.images]
     assert len(images) == 3 and images[0].get_xlabel() == "latent"
     assert [t.get_text() for t in images[0].get_yticklabels()] == list("abcd")
-    torch.testing.assert_close(torch.tensor(images[2].images[0].get_array().data).double(), weights[1, 2].double())
+    torch.testing.assert_close(
+        torch.tensor(images[2].images[0].get_array().data).double(), weights[1, 2].double()
+    )
 
 
 def test_frame_caption_names_the_selection(image_model, image_maps):
@@ -144,7 +180,9 @@ def test_frame_caption_names_the_selection(image_model, image_maps):
     assert isinstance(fig, Figure) and fig.get_suptitle() == caption
     shown = fig.axes[1].images[1].get_array()
     expected = image_maps[2, 1, 1, 6].reshape(6, 5).double()
-    torch.testing.assert_close(torch.tensor(shown.data).double(), expected / expected.max())  # scaled to the panel's maximum
+    torch.testing.assert_close(
+        torch.tensor(shown.data).double(), expected / expected.max()
+    )  # scaled to the panel's maximum
 
 
 def test_update_prints_caption_and_closes_its_figure(image_model, image_maps, capsys):

@@ -8,6 +8,7 @@ downloaded: MyST-NB renders the stored outputs and MathJax is bundled.
 
     python tools/build_docs.py [--out build/site]
 """
+
 import argparse
 import json
 import re
@@ -24,7 +25,7 @@ SOURCE = ROOT / "build" / "docs-src"
 
 def reading_order():
     "The main path (`NN_*.ipynb`) in order, then the appendices (`A1_*.ipynb`, …)."
-    notebooks = sorted((ROOT / "notebooks").glob("[0-9A][0-9]_*.ipynb"))
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9A][0-9]*_*.ipynb"))
     return ([nb for nb in notebooks if nb.name[0].isdigit()], [nb for nb in notebooks if nb.name[0] == "A"])
 
 
@@ -50,7 +51,9 @@ def modules():
     derived = {}
     for name in names:
         header = (ROOT / "perceiver_lite" / f"{name}.py").read_text().split("\n", 40)
-        found = next((re.search(r"notebooks/(\w+)\.ipynb", line) for line in header if "File to edit" in line), None)
+        found = next(
+            (re.search(r"notebooks/(\w+)\.ipynb", line) for line in header if "File to edit" in line), None
+        )
         derived[name] = found.group(1) if found else "~"
     return sorted(names, key=lambda name: (derived[name], name))
 
@@ -61,19 +64,39 @@ def toctree(caption, entries):
 
 def landing(main, appendices):
     intro = (ROOT / "README.md").read_text().split("\n\n")[1]  # the README's first paragraph
-    return "\n".join([
-        "# perceiver_lite: the Perceiver and Perceiver IO, annotated", "", intro, "",
-        "Read the main path in order; each notebook imports what the earlier ones exported. The appendices",
-        "hold the engineering around the model. These pages show every notebook as committed, outputs included.",
-        "", toctree("Main path", [f"notebooks/{nb.stem}" for nb in main]),
-        toctree("Appendices", [f"notebooks/{nb.stem}" for nb in appendices]), toctree("Reference", ["api"])])
+    return "\n".join(
+        [
+            "# perceiver_lite: the Perceiver and Perceiver IO, annotated",
+            "",
+            intro,
+            "",
+            "Read the main path in order; each notebook imports what the earlier ones exported. The appendices",
+            "hold the engineering around the model. These pages show every notebook as committed, outputs included.",
+            "",
+            toctree("Main path", [f"notebooks/{nb.stem}" for nb in main]),
+            toctree("Appendices", [f"notebooks/{nb.stem}" for nb in appendices]),
+            toctree("Reference", ["api"]),
+        ]
+    )
 
 
 def api_page():
-    lines = ["# API reference", "", "Generated from the docstrings of `perceiver_lite`, module by module, in the",
-             "order of the notebooks that derive them.", ""]
+    lines = [
+        "# API reference",
+        "",
+        "Generated from the docstrings of `perceiver_lite`, module by module, in the",
+        "order of the notebooks that derive them.",
+        "",
+    ]
     for name in modules():
-        lines += [f"## `perceiver_lite.{name}`", "", "```{eval-rst}", f".. automodule:: perceiver_lite.{name}", "```", ""]
+        lines += [
+            f"## `perceiver_lite.{name}`",
+            "",
+            "```{eval-rst}",
+            f".. automodule:: perceiver_lite.{name}",
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -84,7 +107,9 @@ def assemble():
     main, appendices = reading_order()
     for notebook in main + appendices:
         shown = strip_directives(json.loads(notebook.read_text()))
-        (SOURCE / "notebooks" / notebook.name).write_text(json.dumps(shown, indent=1, ensure_ascii=False) + "\n")
+        (SOURCE / "notebooks" / notebook.name).write_text(
+            json.dumps(shown, indent=1, ensure_ascii=False) + "\n"
+        )
     for folder in ("figures", "results"):
         if (ROOT / folder).is_dir():
             shutil.copytree(ROOT / folder, SOURCE / folder)
@@ -94,14 +119,27 @@ def assemble():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default=str(ROOT / "build" / "site"), help="where the site goes")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     count = assemble()
     shutil.rmtree(args.out, ignore_errors=True)
-    code = build_main(["-b", "html", "-q", "-c", str(ROOT / "docs"), "-d", str(ROOT / "build" / "docs-doctrees"),
-                       str(SOURCE), args.out])
+    code = build_main(
+        [
+            "-b",
+            "html",
+            "-q",
+            "-c",
+            str(ROOT / "docs"),
+            "-d",
+            str(ROOT / "build" / "docs-doctrees"),
+            str(SOURCE),
+            args.out,
+        ]
+    )
     if code == 0:
         print(f"built {count} notebooks into {args.out} in {time.perf_counter() - start:.0f} s")
     return code

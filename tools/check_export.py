@@ -1,7 +1,10 @@
-"""Fail when the notebooks and the generated package have drifted apart.
+"""Fail when the notebooks and the generated package have drifted apart; `--write` regenerates the package.
 
-Runs `nbdev-export` in a scratch copy of the project and compares every generated file with the
-committed one, so the check never touches the working tree."""
+The package is a pure function of the notebooks: `nbdev-export` writes it, then ruff sorts its imports (nbdev
+rewrites them as relative imports) and formats it with the line length every other file uses. The check does
+all three in a scratch copy of the project and compares every generated file with the committed one, so it
+never touches the working tree."""
+
 import filecmp
 import shutil
 import subprocess
@@ -11,16 +14,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ["perceiver_lite"]
+BIN = Path(sys.executable).parent
+
+
+def export(project):
+    "Write `project`'s package from its notebooks: nbdev, then ruff's import order and format."
+    subprocess.run([str(BIN / "nbdev-export")], cwd=project, check=True)
+    ruff = str(BIN / "ruff")
+    subprocess.run([ruff, "check", "--fix", "--select", "I", "--quiet", *GENERATED], cwd=project, check=True)
+    subprocess.run([ruff, "format", "--quiet", *GENERATED], cwd=project, check=True)
 
 
 def main():
+    if "--write" in sys.argv[1:]:
+        export(ROOT)
+        print("Exported perceiver_lite/ from the notebooks.")
+        return
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "project"
         copy.mkdir()
         shutil.copy(ROOT / "pyproject.toml", copy)
         shutil.copytree(ROOT / "notebooks", copy / "notebooks")
-        nbdev_export = Path(sys.executable).with_name("nbdev-export")
-        subprocess.run([str(nbdev_export)], cwd=copy, check=True)
+        export(copy)
         problems = []
         for folder in GENERATED:
             fresh, committed = copy / folder, ROOT / folder

@@ -7,6 +7,7 @@ path (`fused=False`) and on the fast path, beside the largest reference value. T
 bounds; this prints the numbers they bound. Nothing is downloaded.
 
     PYTHONPATH=. python tools/equivalence_report.py"""
+
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import test_io_equivalence as whole  # noqa: E402
 import test_pretrained as classes  # noqa: E402
 import test_reference_equivalence as encoder  # noqa: E402
 
-from perceiver_lite.convert import from_transformers  # noqa: E402
+from perceiver_lite.weights.convert import from_transformers  # noqa: E402
 
 
 def largest(got, expected):
@@ -34,21 +35,29 @@ def main():
             with torch.no_grad():
                 expected, got = reference(inputs=inputs).last_hidden_state, ours(inputs)[0]
             diffs.append(largest(got, expected))
-        print(f"{'encoder latents, ' + name:<34} {'none':<8} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}")
+        print(
+            f"{'encoder latents, ' + name:<34} {'none':<8} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}"
+        )
     for name, (build, _) in whole.CASES.items():
         reference, inputs, mask = build()
         for label, used in (("none", None), ("padding", mask)):
             expected = whole.logits(reference, inputs, used)
             with torch.no_grad():
-                diffs = [largest(from_transformers(reference, fused=fused)(inputs, mask=used), expected)
-                         for fused in (False, True)]
-            print(f"{name:<34} {label:<8} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}")
+                diffs = [
+                    largest(from_transformers(reference, fused=fused)(inputs, mask=used), expected)
+                    for fused in (False, True)
+                ]
+            print(
+                f"{name:<34} {label:<8} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}"
+            )
     print(f"\n{'class (tests/test_pretrained.py)':<46} {'explicit':>10} {'fused':>10} {'max |ref|':>10}")
     for name in classes.CASES:
         reference, inputs = classes.reference(name), classes.CASES[name][1]()
         expected = classes.reference_outputs(reference, inputs)
-        diffs = [largest(classes.our_outputs(from_transformers(reference, fused=fused), inputs), expected)
-                 for fused in (False, True)]
+        diffs = [
+            largest(classes.our_outputs(from_transformers(reference, fused=fused), inputs), expected)
+            for fused in (False, True)
+        ]
         print(f"{name:<46} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}")
 
 

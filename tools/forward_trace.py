@@ -7,6 +7,7 @@ themselves. The first forward is traced, so building the cached position feature
 
     python tools/forward_trace.py [--lines]
 """
+
 import argparse
 import sys
 from collections import defaultdict
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PACKAGE = str(ROOT / "perceiver_lite")
 
-from perceiver_lite import PerceiverIO, PerceiverIOConfig, Perceiver, PerceiverConfig  # noqa: E402
+from perceiver_lite import Perceiver, PerceiverConfig, PerceiverIO, PerceiverIOConfig  # noqa: E402
 
 
 def trace(call):
@@ -49,11 +50,15 @@ def report(name, seen, show):
     print(f"{name}: {len(seen)} distinct package lines in {len(by_file)} files: {files}")
     if show:
         for filename, number in sorted(seen):
-            print(f"  {Path(filename).name}:{number}: {Path(filename).read_text().splitlines()[number - 1].strip()}")
+            print(
+                f"  {Path(filename).name}:{number}: {Path(filename).read_text().splitlines()[number - 1].strip()}"
+            )
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", action="store_true", help="print every traced line")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -61,7 +66,9 @@ def main(argv=None):
     inputs = torch.randn(2, 40, 1)
     report("Perceiver(PerceiverConfig()) forward", trace(lambda: perceiver(inputs)), args.lines)
     io_model = PerceiverIO(PerceiverIOConfig()).train()
-    queries = torch.randn(2, 8, io_model.config.decoder.query_dim)  # (B, O, E): the default has no learned queries
+    queries = torch.randn(
+        2, 8, io_model.config.decoder.query_dim
+    )  # (B, O, E): the default has no learned queries
     report("PerceiverIO(PerceiverIOConfig()) forward", trace(lambda: io_model(inputs, queries)), args.lines)
 
 

@@ -1,14 +1,21 @@
 """Put at the top of every notebook page how to open it in JupyterLab and how to re-run it."""
+
 import papermill
 from docutils import nodes
 
 
 def _header(name, parameters):
     command = f"papermill notebooks/{name}.ipynb build/{name}.ipynb --cwd notebooks"
-    text = (f"Open it locally: `make lab`, then `notebooks/{name}.ipynb` (JupyterLab on http://localhost:8888). "
-            f"Re-run it with papermill: `{command}`"
-            + (" — its defaults are the run shown here; its parameters cell lists what else can change"
-               " (`-p name value`)." if parameters else "."))
+    text = (
+        f"Open it locally: `make lab`, then `notebooks/{name}.ipynb` (JupyterLab on http://localhost:8888). "
+        f"Re-run it with papermill: `{command}`"
+        + (
+            " — its defaults are the run shown here; its parameters cell lists what else can change"
+            " (`-p name value`)."
+            if parameters
+            else "."
+        )
+    )
     note = nodes.admonition(classes=["note", "notebook-header"])
     note += nodes.title(text="This page is a notebook")
     paragraph = nodes.paragraph()
