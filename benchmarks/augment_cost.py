@@ -1,10 +1,11 @@
-"""What MNIST-1D's extra augmentations cost: notebook 11's recipe with and without `max_scale` and `noise`, in one run.
+"""What MNIST-1D's extra augmentations cost: notebook 11's recipe with and without `max_scale` and `noise`, in
+one run.
 
-Trains notebook 11's default Perceiver for `--steps` steps of `training.train`, once with the recipe's augmentation
-(circular shifts only) and once with amplitude scaling and noise added, `--repeats` times each, interleaved so that
-drifts in machine load hit both alike, on one thread as the sweeps run. Prints the median seconds of each and their
-ratio: the augmented recipe is the same model for the same steps, so the ratio is the cost of drawing the
-augmentation. Usage:
+Trains notebook 11's default Perceiver for `--steps` steps of `training.train`, once with the recipe's
+augmentation (circular shifts only) and once with amplitude scaling and noise added, `--repeats` times each,
+interleaved so that drifts in machine load hit both alike, on one thread as the sweeps run. Prints the median
+seconds of each and their ratio: the augmented recipe is the same model for the same steps, so the ratio is
+the cost of drawing the augmentation. Usage:
 
     python benchmarks/augment_cost.py [--steps 300] [--repeats 3] [--noise 0.2] [--max-scale 0.2]
 """

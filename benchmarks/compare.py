@@ -40,7 +40,7 @@ def time_all(repeats, train):
     for model, _, _ in built.values():
         model.train(train)
     samples = {name: [] for name in IMPLEMENTATIONS}
-    for name, (model, inputs, run) in built.items():  # warm-up
+    for model, inputs, run in built.values():  # warm-up
         step(model, inputs, run, train)
     for _ in range(repeats):
         for name, (model, inputs, run) in built.items():
@@ -75,7 +75,8 @@ def cross_attention_gflops():
         block = model.encoder.cross_attends[0]
         seconds, _ = measure(lambda: block(latents, array), repeats=10)
     (_, M, C), (_, N, D) = array.shape, latents.shape
-    # what the latent-side read performs: scores and weighted sum, then q, key-back, value and out projections, MLP
+    # what the latent-side read performs: scores and weighted sum, then q, key-back, value and out
+    # projections, MLP
     flops = 2 * (2 * N * M * C) + 2 * (N * D * C + 2 * N * C * C + N * C * D) + 2 * (2 * N * D * D)
     return flops / seconds / 1e9, seconds
 
@@ -91,7 +92,8 @@ def main():
         return child(*args.child)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; 224×224×3 image + 64 Fourier bands "
-        f"(M = 50,176, C = 261), 256 latents × 256, 1 cross-attend (1 head) + 4 self-attends (8 heads), batch 1"
+        "(M = 50,176, C = 261), 256 latents × 256, 1 cross-attend (1 head) + 4 self-attends (8 heads), "
+        "batch 1"
     )
     times = {
         "inference": time_all(args.repeats, train=False),
@@ -122,7 +124,8 @@ def main():
     peak = matmul_peak()
     achieved, seconds = cross_attention_gflops()
     print(
-        f"\nspeed-ups: inference {times['inference']['transformers'] / times['inference'][ours]:.2f}× vs transformers, "
+        f"\nspeed-ups: inference {times['inference']['transformers'] / times['inference'][ours]:.2f}× vs "
+        "transformers, "
         f"{times['inference']['lucidrains'] / times['inference'][ours]:.2f}× vs lucidrains; training step "
         f"{times['train step']['transformers'] / times['train step'][ours]:.2f}× / "
         f"{times['train step']['lucidrains'] / times['train step'][ours]:.2f}×"
@@ -132,7 +135,8 @@ def main():
         f"of the measured matmul peak ({peak:.0f} GFLOP/s, 2048² float32)"
     )
     print(
-        "peak = resident-memory growth during one step, above the built model and its input (fresh process each)"
+        "peak = resident-memory growth during one step, above the built model and its input (fresh process "
+        "each)"
     )
 
 

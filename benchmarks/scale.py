@@ -59,7 +59,8 @@ def sweep(sides, limit_bytes):
             measured[side] = measure_in_child(Path(__file__), label, side)
             r = measured[side]
             print(
-                f"{label:30s} M={side * side:>12,}: {r['seconds']:8.2f} s  {r['peak_bytes'] / 2**30:7.2f} GiB",
+                f"{label:30s} M={side * side:>12,}: {r['seconds']:8.2f} s  {r['peak_bytes'] / 2**30:7.2f} "
+                "GiB",
                 flush=True,
             )
     return results
@@ -74,7 +75,8 @@ def report(results):
             t = [measured[s]["seconds"] for s in sides]
             m = [max(measured[s]["peak_bytes"], 1.0) for s in sides]
             print(
-                f"  {label:30s} time ∝ M^{scaling_exponent(sizes, t):.2f}   peak memory ∝ M^{scaling_exponent(sizes, m):.2f}"
+                f"  {label:30s} time ∝ M^{scaling_exponent(sizes, t):.2f}   peak memory ∝ "
+                f"M^{scaling_exponent(sizes, m):.2f}"
             )
     ours = results["perceiver_lite (streamed)"]
     for peer in ("transformers", "lucidrains"):

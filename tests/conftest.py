@@ -18,7 +18,8 @@ def free_port():
 
 
 def kill_leftovers(marker):
-    "SIGKILL processes whose command line names `marker` (a temporary folder only this test's processes name)."
+    """SIGKILL processes whose command line names `marker` (a temporary folder only this test's processes
+    name)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue

@@ -37,7 +37,8 @@ def small_config(**overrides):
 
 @pytest.mark.parametrize("num_latents,num_inputs", [(1, 1), (1, 9), (3, 3), (4, 10), (16, 64), (7, 50)])
 def test_causal_mask_is_the_formula(num_latents, num_inputs):
-    "Inputs first, as the exercise and notebook 03's read_cost take them; the mask is (N, M), N = M by default."
+    """Inputs first, as the exercise and notebook 03's read_cost take them; the mask is (N, M), N = M by
+    default."""
     mask = causal_mask(num_inputs, num_latents)
     assert mask.dtype == torch.bool and mask.shape == (num_latents, num_inputs)
     assert torch.equal(mask, brute_force_mask(num_latents, num_inputs))
@@ -49,7 +50,8 @@ def test_causal_mask_is_the_formula(num_latents, num_inputs):
 
 @pytest.mark.parametrize("build", [PerceiverAR, CausalTransformer])
 def test_outputs_never_depend_on_later_bytes(build):
-    "A property over random models, windows and cut points: replacing every byte after t leaves outputs ≤ t alone."
+    """A property over random models, windows and cut points: replacing every byte after t leaves outputs ≤ t
+    alone."""
     generator = torch.Generator().manual_seed(0)
     for trial in range(6):
         length = int(torch.randint(2, 25, (), generator=generator))
@@ -83,7 +85,8 @@ def test_shapes():
 
 
 def test_same_parameters_but_for_one_layer_norm():
-    "The baseline is the same size: its extra self-attention block matches the cross-attend's weights, bar kv_norm."
+    """The baseline is the same size: its extra self-attention block matches the cross-attend's weights, bar
+    kv_norm."""
     config = small_config()
     count = lambda model: sum(p.numel() for p in model.parameters())
     assert count(PerceiverAR(config)) - count(CausalTransformer(config)) == 2 * config.latent_dim

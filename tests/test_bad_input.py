@@ -478,7 +478,8 @@ CASES = [
     (
         "checkpoint-config-disagrees",
         ValueError,
-        r"disagrees\.safetensors does not match its Perceiver config: mis-shaped \[encoder\.latents expected \(4, 16\), "
+        r"disagrees\.safetensors does not match its Perceiver config: mis-shaped \[encoder\.latents expected "
+        r"\(4, 16\), "
         r"got \(8, 16\)\]",
         lambda tmp: load(disagreeing_checkpoint(tmp)),
     ),

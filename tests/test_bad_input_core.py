@@ -269,7 +269,8 @@ def test_bad_input_is_refused_where_it_is_given(error, pattern, call):
 
 
 def test_the_checks_leave_good_input_alone():
-    "The values the checks guard still work: both choices of each switch, a full table, the bounds of the indices."
+    """The values the checks guard still work: both choices of each switch, a full table, the bounds of the
+    indices."""
     assert frequency_bands(4, (16,), spacing="log").shape == (1, 4)
     assert FourierPositionEncoding(4, (16, 16), spacing="log")((8, 8)).shape == (64, 2 * 9)
     assert LearnedPositionEncoding(16, 8)(16).shape == (16, 8)

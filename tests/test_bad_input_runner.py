@@ -32,7 +32,8 @@ def test_cli_refuses_a_climbing_name(capsys):
 
 
 def test_a_quick_reproduction_writes_under_build_only(tmp_path, monkeypatch):
-    "reproduce(quick_run=True) sends every sweep's CSV and figure to build/quick/ (sweeps stubbed: no training)."
+    """reproduce(quick_run=True) sends every sweep's CSV and figure to build/quick/ (sweeps stubbed: no
+    training)."""
     monkeypatch.setattr(experiments, "repository", lambda: tmp_path)
     written = []
 

@@ -166,7 +166,8 @@ def test_ranges(case):
     raises(*RANGES[case])
 
 
-# ---- choices: unknown kinds of motion, splits, methods, shapes, images --------------------------------------
+# ---- choices: unknown kinds of motion, splits, methods, shapes, images
+# --------------------------------------
 
 CHOICES = {
     "motion 'zoom' (field)": (
@@ -220,7 +221,8 @@ def test_choices(case):
     raises(*CHOICES[case])
 
 
-# ---- what is not a tensor, or not the tensor asked for --------------------------------------------------------
+# ---- what is not a tensor, or not the tensor asked for
+# --------------------------------------------------------
 
 TENSORS = {
     "mask_words list": (ValueError, r"ids must be int64 \(B, T\), got list", lambda: mask_words([[1, 2]])),

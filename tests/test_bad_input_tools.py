@@ -23,7 +23,7 @@ from perceiver_lite.relatives.pretrained import (
 from perceiver_lite.weights.checkpoint import METADATA_KEY, load
 
 
-# ------------------------------------------------------------------------------ a learner's answer, any answer
+# ---- a learner's answer, any answer -----------------------------------------------------------------------
 def raises(*args):
     raise ValueError("a bug in\nthe learner's code")  # a message over two lines still prints as one
 
@@ -218,7 +218,7 @@ def test_the_good_configs_still_build():
     assert replace(MODALITIES, masked=["label"]).masked == ("label",)
 
 
-# ------------------------------------------------------------------------- checkpoints naming an unknown class
+# ---- checkpoints naming an unknown class ------------------------------------------------------------------
 def checkpoint_naming(tmp_path, entry):
     model = Perceiver(PerceiverConfig(num_latents=4, latent_dim=8, num_self_heads=2, num_bands=2))
     path = tmp_path / "model.safetensors"
@@ -231,18 +231,21 @@ BAD_ENTRIES = [
     (
         "unknown-class",
         {"model": "GPT2", "config": CONFIG},
-        r"holds a 'GPT2', which is not a registered model class \(registered: \[.*\]\); if it is your own class, "
+        r"holds a 'GPT2', which is not a registered model class \(registered: \[.*\]\); if it is your own "
+        r"class, "
         r"call register\(GPT2, its config class\) before load",
     ),
     (
         "class-not-a-string",
         {"model": ["Perceiver"], "config": CONFIG},
-        r"must name the model class \(a string\) and give its config \(a JSON object\), got \['Perceiver'\] and dict",
+        r"must name the model class \(a string\) and give its config \(a JSON object\), got \['Perceiver'\] "
+        r"and dict",
     ),
     (
         "config-not-an-object",
         {"model": "Perceiver", "config": [4, 8]},
-        r"must name the model class \(a string\) and give its config \(a JSON object\), got 'Perceiver' and list",
+        r"must name the model class \(a string\) and give its config \(a JSON object\), got 'Perceiver' and "
+        r"list",
     ),
     (
         "no-class",

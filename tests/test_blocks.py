@@ -1,4 +1,5 @@
-"""perceiver_lite.blocks and the latent-side read (perceiver_lite.performance.fast): values and gradients against the plain block."""
+"""perceiver_lite.blocks and the latent-side read (perceiver_lite.performance.fast): values and gradients
+against the plain block."""
 
 import pytest
 import torch

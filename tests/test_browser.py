@@ -66,7 +66,8 @@ def _request(url, token, method="GET"):
 
 
 def _write_config(home):
-    "Temporary Jupyter config, data, runtime, settings and workspace folders, so nothing in the repo is written."
+    """Temporary Jupyter config, data, runtime, settings and workspace folders, so nothing in the repo is
+    written."""
     folders = {
         name: home / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython")
     }
@@ -153,7 +154,8 @@ def lab(tmp_path, request):
     while True:
         if server.poll() is not None:
             pytest.fail(
-                f"jupyter lab exited with {server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+                "jupyter lab exited with "
+                f"{server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
             )
         try:
             _request(f"{base}/api/status", token)
@@ -161,7 +163,8 @@ def lab(tmp_path, request):
         except (OSError, urllib.error.URLError):
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"jupyter lab did not answer in {SERVER_START_S} s:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+                    f"jupyter lab did not answer in {SERVER_START_S} "
+                    f"s:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
                 )
             time.sleep(0.5)
     return SimpleNamespace(base=base, token=token, folder=tmp_path, log=tmp_path / "jupyter.log")

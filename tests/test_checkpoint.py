@@ -254,14 +254,17 @@ def test_every_model_round_trips(tmp_path, name):
 
 def test_registering_by_name_imports_no_model_family():
     """`import perceiver_lite` brings `save` and `load`; the registry names the package's classes with their
-    modules, so importing it loads no model family beyond the core, and `load` imports the one a file names."""
+    modules, so importing it loads no model family beyond the core, and `load` imports the one a file
+    names."""
     script = textwrap.dedent("""
         import sys
         import perceiver_lite
-        families = ("ar", "hip", "multimodal", "points", "pretrained", "sets", "training")
+        families = ("relatives.ar", "relatives.hip", "relatives.pretrained", "relatives.sets")
+        families += ("tasks.multimodal", "tasks.points", "tasks.training")
         print(sorted(f for f in families if f"perceiver_lite.{f}" in sys.modules))
         from perceiver_lite.weights.checkpoint import registered
-        print(registered("HiP")[0].__module__, "perceiver_lite.relatives.hip" in sys.modules, "perceiver_lite.relatives.sets" in sys.modules)
+        loaded = [f"perceiver_lite.relatives.{name}" in sys.modules for name in ("hip", "sets")]
+        print(registered("HiP")[0].__module__, *loaded)
     """)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
@@ -716,7 +719,8 @@ UNPICKLING = {
 
 
 def _tensors_only(call):
-    "`torch.load(..., weights_only=True)`: the restricted unpickler, which refuses anything but tensors and containers."
+    """`torch.load(..., weights_only=True)`: the restricted unpickler, which refuses anything but tensors and
+    containers."""
     return (call.func.value.id, call.func.attr) == ("torch", "load") and any(
         keyword.arg == "weights_only"
         and isinstance(keyword.value, ast.Constant)
@@ -727,7 +731,8 @@ def _tensors_only(call):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "perceiver_lite").glob("*.py")), ids=lambda p: p.name)
 def test_package_never_unpickles(path):
-    "No module calls an unpickler (np.load included: allow_pickle can be switched on), bar torch's tensors-only one."
+    """No module calls an unpickler (np.load included: allow_pickle can be switched on), bar torch's tensors-
+    only one."""
     tree = ast.parse(path.read_text())
     calls = [
         f"line {node.lineno}: {node.func.value.id}.{node.func.attr}"

@@ -1,12 +1,12 @@
-"""The course reads like a book: main-path code cells stay short, and every measured number the prose
-quotes is one the reader sees stored in that notebook (or in a `results/` file the same cell names).
+"""The course reads like a book: main-path code cells stay short, and every measured number the prose quotes
+is one the reader sees stored in that notebook (or in a `results/` file the same cell names).
 
-The convention the number check enforces: in a notebook's markdown, each decimal number, percentage or
-ratio (`2.00`, `93.7%`, `7.3×`; sizes such as 224×224 and versions are not results) must appear in one of the notebook's stored outputs, or in a
-`results/...` file named in the same markdown cell (a setting may instead appear in the notebook's code),
-or sit in a sentence that names where it comes
-from — the paper (a sentence mentioning "paper", a Table, Section, Figure or Appendix), the MNIST-1D
-paper, or the reference implementations. Formulas (`$...$`) and code spans are not prose."""
+The convention the number check enforces: in a notebook's markdown, each decimal number, percentage or ratio
+(`2.00`, `93.7%`, `7.3×`; sizes such as 224×224 and versions are not results) must appear in one of the
+notebook's stored outputs, or in a `results/...` file named in the same markdown cell (a setting may instead
+appear in the notebook's code), or sit in a sentence that names where it comes from — the paper (a sentence
+mentioning "paper", a Table, Section, Figure or Appendix), the MNIST-1D paper, or the reference
+implementations. Formulas (`$...$`) and code spans are not prose."""
 
 import json
 import re
@@ -54,7 +54,8 @@ def sentences(text):
 
 
 def forms(number):
-    "The ways a quoted number may be printed: as written, without thousands commas, a percentage as a fraction."
+    """The ways a quoted number may be printed: as written, without thousands commas, a percentage as a
+    fraction."""
     bare = number.replace(",", "").rstrip("%× ").strip()
     found = {number.strip(), bare}
     if number.strip().endswith("%"):

@@ -1,5 +1,5 @@
-"""The task data generators (byte corpus, word masking, image pairs with known flow), the flow helpers, and the
-package's layering: data modules know no model, and no model module imports one above it."""
+"""The task data generators (byte corpus, word masking, image pairs with known flow), the flow helpers, and
+the package's layering: data modules know no model, and no model module imports one above it."""
 
 import ast
 import subprocess
@@ -69,10 +69,12 @@ def test_split_is_by_module_and_stable():
 
 def test_corpus_deterministic_across_processes(corpus):
     """The same bytes in this process on every call and in fresh interpreters whatever their hash seed. Fresh
-    interpreters are compared with each other, not with this process: a package imported earlier here by another
-    test (bokeh, through Dask's dashboard) replaces warnings.formatwarning, which drops its docstring."""
+    interpreters are compared with each other, not with this process: a package imported earlier here by
+    another test (bokeh, through Dask's dashboard) replaces warnings.formatwarning, which drops its
+    docstring."""
     assert docstring_corpus("train") == corpus
-    code = "import zlib; from perceiver_lite.tasks.text_data import docstring_corpus; print(zlib.crc32(docstring_corpus('train')))"
+    code = "import zlib; from perceiver_lite.tasks.text_data import docstring_corpus; "
+    code += "print(zlib.crc32(docstring_corpus('train')))"
     checksums = [
         int(
             subprocess.run(
@@ -90,7 +92,8 @@ def test_corpus_deterministic_across_processes(corpus):
 
 def test_corpus_loses_a_docstring_a_package_replaces():
     code = (
-        "import warnings; from perceiver_lite.tasks.text_data import module_docstrings; before = module_docstrings('warnings');"
+        "import warnings; from perceiver_lite.tasks.text_data import module_docstrings; before = "
+        "module_docstrings('warnings');"
         " warnings.formatwarning = lambda *args: ''; print(len(before) - len(module_docstrings('warnings')))"
     )
     out = subprocess.run(

@@ -1,5 +1,5 @@
-"""perceiver_lite.tasks.training (the baselines, the shuffle, the recipe) and perceiver_lite.runner.experiments (the papermill
-runner: run, sweep, results files, figures, errors)."""
+"""perceiver_lite.tasks.training (the baselines, the shuffle, the recipe) and
+perceiver_lite.runner.experiments (the papermill runner: run, sweep, results files, figures, errors)."""
 
 import csv
 import json

@@ -110,7 +110,8 @@ def test_latents_per_group_weights_shared():
 def test_attention_score_counts():
     config = HiPConfig(**SMALL)
     # level 1: 4·2 latents read 16 rows each (128), towers 2 layers · 4 groups · 2² (32);
-    # level 2: 2·2 latents read 4 rows each (16), towers 2 · 2 · 2² (16); level 3: 4 latents read 4 rows (16), 2 · 4² (32)
+    # level 2: 2·2 latents read 4 rows each (16), towers 2 · 2 · 2² (16); level 3: 4 latents read 4 rows (16),
+    # 2 · 4² (32)
     assert hip_attention_scores(config, 64) == 128 + 32 + 16 + 16 + 16 + 32
     flat = PerceiverConfig(input_shape=(64,), num_latents=8, num_blocks=3, num_cross_attends=1)
     assert perceiver_attention_scores(flat, 64) == 8 * 64 + 3 * 2 * 8**2

@@ -26,7 +26,8 @@ def distribution_name(requirement):
 
 
 def declared(extra=None):
-    "The distributions `[project].dependencies` declares, or those an extra adds (extras of the project expanded)."
+    """The distributions `[project].dependencies` declares, or those an extra adds (extras of the project
+    expanded)."""
     requirements = PROJECT["dependencies"] if extra is None else PROJECT["optional-dependencies"][extra]
     names = set()
     for requirement in requirements:
@@ -60,7 +61,8 @@ def distributions(import_name):
 
 def loaded_by_import():
     "The package's modules that `import perceiver_lite` loads, in a fresh interpreter."
-    code = "import sys, json, perceiver_lite; print(json.dumps(sorted(m for m in sys.modules if m.startswith('perceiver_lite.'))))"
+    code = "import sys, json, perceiver_lite; "
+    code += "print(json.dumps(sorted(m for m in sys.modules if m.startswith('perceiver_lite.'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout)
 

@@ -279,7 +279,8 @@ def test_fused_and_explicit_paths_agree():
 
 
 def test_explicit_path_equals_the_weights_path(decoder):
-    "need_weights forces the hand-written path, so on an explicit decoder both calls are the same computation."
+    """need_weights forces the hand-written path, so on an explicit decoder both calls are the same
+    computation."""
     decoder.cross_attend.attention.fused = False
     queries, latents = torch.randn(2, 5, 12), torch.randn(2, 8, 16)
     with torch.no_grad():
@@ -369,7 +370,8 @@ def test_byte_context_zero_is_the_reference_adapter():
     ],
 )
 def test_byte_context_is_checked(settings, given):
-    "An even width has no centre; a width without the bytes adapter has nothing to mix (a negative one: see bad input)."
+    """An even width has no centre; a width without the bytes adapter has nothing to mix (a negative one: see
+    bad input)."""
     encoder = PerceiverConfig(adapter="none") if settings.get("adapter") == "bytes" else PerceiverConfig()
     with pytest.raises(
         ValueError, match=f"byte_context must be 0 or odd, and 0 unless adapter is 'bytes', got {given}"

@@ -1,10 +1,10 @@
-"""Whole `transformers` Perceiver models converted into perceiver_lite (`perceiver_lite.weights.convert.from_transformers`).
+"""Whole `transformers` Perceiver models converted into perceiver_lite
+(`perceiver_lite.weights.convert.from_transformers`).
 
-Small random reference models are built locally from a `transformers.PerceiverConfig` (nothing is
-downloaded); their weights are perturbed away from the small initial scale so that logits are of order
-one, then converted. The logits are compared with the reference's: bit-identical on the hand-written
-attention path, within 1e-5 of the logits' scale on the fused path (`tools/equivalence_report.py` prints
-the differences)."""
+Small random reference models are built locally from a `transformers.PerceiverConfig` (nothing is downloaded);
+their weights are perturbed away from the small initial scale so that logits are of order one, then converted.
+The logits are compared with the reference's: bit-identical on the hand-written attention path, within 1e-5 of
+the logits' scale on the fused path (`tools/equivalence_report.py` prints the differences)."""
 
 import pytest
 import torch

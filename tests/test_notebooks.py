@@ -98,7 +98,8 @@ NOT_THE_RUN = {"save_figures", "figures_dir", "results_dir", "progress"}  # wher
 
 
 def stored_parameters(notebook):
-    "The parameters `make reproduce` passed besides the defaults, read from the stored-run note; None if no note."
+    """The parameters `make reproduce` passed besides the defaults, read from the stored-run note; None if no
+    note."""
     notes = [
         cell
         for cell in notebook["cells"]

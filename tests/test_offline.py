@@ -127,10 +127,11 @@ def test_checkpoint_save_and_load(tmp_path):
 
 
 def package_modules():
+    "Every module of the package, subpackages' modules included."
     return sorted(
-        f"perceiver_lite.{info.name}"
-        for info in pkgutil.iter_modules(perceiver_lite.__path__)
-        if not info.name.startswith("_")
+        info.name
+        for info in pkgutil.walk_packages(perceiver_lite.__path__, prefix="perceiver_lite.")
+        if not info.name.rsplit(".", 1)[-1].startswith("_")
     )
 
 

@@ -151,8 +151,9 @@ def test_outputs_bit_identical_on_explicit_path(name):
 
 @pytest.mark.parametrize("name", CASES)
 def test_outputs_close_on_fused_path(name):
-    """SDPA sums in another order than the written-out attention, so the fused path agrees to float32 rounding:
-    within 1e-5 of the outputs' scale (the perturbed autoencoder, ~400 channels wide, gives outputs near 80)."""
+    """SDPA sums in another order than the written-out attention, so the fused path agrees to float32
+    rounding: within 1e-5 of the outputs' scale (the perturbed autoencoder, ~400 channels wide, gives
+    outputs near 80)."""
     model, inputs = reference(name), CASES[name][1]()
     got, expected = our_outputs(from_transformers(model), inputs), reference_outputs(model, inputs)
     scale = max(expected.abs().max().item(), 1.0)
@@ -172,8 +173,9 @@ def test_every_reference_weight_is_used(name):
 @pytest.mark.parametrize("act", ["gelu_pytorch_tanh", "gelu_new"])
 def test_tanh_gelu_references(act):
     """Both tanh GELUs convert to PyTorch's tanh GELU. `gelu_pytorch_tanh` is that very kernel: bit for bit.
-    `gelu_new` is computed by the port op by op in Python (0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))), which
-    rounds differently from the fused kernel, so there the outputs agree within 1e-5 of their scale instead."""
+    `gelu_new` is computed by the port op by op in Python (0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))),
+    which rounds differently from the fused kernel, so there the outputs agree within 1e-5 of their scale
+    instead."""
     name = "PerceiverForSequenceClassification"
     torch.manual_seed(0)
     model = perturbed(getattr(transformers, name)(ReferenceConfig(**SMALL, hidden_act=act)))
@@ -237,7 +239,8 @@ def test_load_pretrained_without_transformers(tmp_path):
         import json, torch
         from pathlib import Path
         from safetensors.torch import load_file
-        torch.set_num_threads({torch.get_num_threads()})  # the parent's: another split of a sum rounds differently
+        # the parent's threads: another split of a sum rounds differently
+        torch.set_num_threads({torch.get_num_threads()})
         try:
             import transformers
             raise SystemExit("transformers was importable")
@@ -245,7 +248,8 @@ def test_load_pretrained_without_transformers(tmp_path):
             pass
         from perceiver_lite.weights.convert import load_pretrained
 
-        points = {{"image": torch.tensor({POINTS["image"].tolist()}), "audio": torch.tensor({POINTS["audio"].tolist()})}}
+        points = {{"image": torch.tensor({POINTS["image"].tolist()}),
+                  "audio": torch.tensor({POINTS["audio"].tolist()})}}
         report = {{}}
         for folder in sorted(Path({str(tmp_path)!r}).iterdir()):
             check = load_file(folder / "check.safetensors")
@@ -253,7 +257,9 @@ def test_load_pretrained_without_transformers(tmp_path):
             inputs = {{k[6:]: v for k, v in check.items() if k.startswith("input.")}} or check["input"]
             with torch.no_grad():
                 out = model(inputs, points) if isinstance(inputs, dict) else model(inputs)
-            out = torch.cat([out[k].flatten() for k in sorted(out)]) if isinstance(out, dict) else out.flatten()
+            if isinstance(out, dict):
+                out = torch.cat([out[k].flatten() for k in sorted(out)])
+            out = out.flatten()
             report[folder.name] = [type(model).__name__, torch.equal(out, check["expected"])]
         assert not any(name.startswith("transformers") for name in sys.modules)
         print(json.dumps(report))
@@ -297,8 +303,8 @@ class Payload:
 
 
 def test_pickled_weights_load_as_tensors_only(tmp_path):
-    """A pytorch_model.bin is read with torch.load(weights_only=True): tensors in plain containers load, a file
-    naming a callable outside its allow-list is refused."""
+    """A pytorch_model.bin is read with torch.load(weights_only=True): tensors in plain containers load, a
+    file naming a callable outside its allow-list is refused."""
     model = reference("PerceiverForSequenceClassification")
     model.config.architectures = ["PerceiverForSequenceClassification"]
     model.config.save_pretrained(tmp_path)

@@ -9,10 +9,13 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 from transformers import PerceiverConfig as ReferenceConfig  # noqa: E402
-from transformers import PerceiverModel
+from transformers import PerceiverModel  # noqa: E402
 
 from perceiver_lite.perceiver import PerceiverEncoder  # noqa: E402
-from perceiver_lite.weights.convert import config_from_transformers, encoder_state_from_transformers
+from perceiver_lite.weights.convert import (  # noqa: E402
+    config_from_transformers,
+    encoder_state_from_transformers,
+)
 
 SETTINGS = [  # several self-attends per block and several blocks, so the shared tower is exercised
     dict(

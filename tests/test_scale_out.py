@@ -65,9 +65,8 @@ def test_cluster_sweep_equals_sequential_reports_failures_and_resumes(isolated, 
     print("cluster:", on_cluster, "\nsequential:", alone)
     assert on_cluster == alone
     start = time.perf_counter()
-    again, failures = experiments.sweep(
-        "pair", SWEPT, FIXED, workers=2
-    )  # every point cached: no cluster at all
+    # every point cached: no cluster at all
+    again, failures = experiments.sweep("pair", SWEPT, FIXED, workers=2)
     assert "4 points, 4 cached, 0 to run" in capsys.readouterr().out and not failures
     assert again == records and time.perf_counter() - start < 10
     written = experiments.read_results(isolated / "results" / "pair.csv")
@@ -103,9 +102,8 @@ def test_a_worker_killed_mid_point_does_not_lose_the_point(isolated):
         )
         runner.start()
         deadline, victim = time.time() + 120, None
-        while (
-            victim is None and time.time() < deadline
-        ):  # a worker holding a point whose notebook is executing
+        # wait for a worker holding a point whose notebook is executing
+        while victim is None and time.time() < deadline:
             busy = [worker for worker, tasks in client.processing().items() if tasks]
             running = [path for path in folder.glob("*.ipynb") if _executed_cells(path) >= 2]
             victim = busy[0] if busy and running and not list(folder.glob("*.json")) else None
@@ -199,9 +197,12 @@ def test_two_processes_take_the_same_steps_as_one_with_the_whole_batch(tmp_path)
     one = _train(tmp_path, "one", 128)
     half = _train(tmp_path, "half", 64)  # one process, half the batch: the other process's rows do matter
     assert set(two) == set(one) == set(half)
-    # A key's bias adds the same number to every score of a query, which the softmax ignores: its gradient is zero in
-    # exact arithmetic, so it holds only rounding noise, and AdamW scales any gradient, noise too, to steps of about
-    # the learning rate. Those biases are compared on their own, with a tolerance of the size of one step (lr = 3e-3).
+    # A key's bias adds the same number to every score of a query, which the softmax ignores: its gradient is
+    # zero in
+    # exact arithmetic, so it holds only rounding noise, and AdamW scales any gradient, noise too, to steps of
+    # about
+    # the learning rate. Those biases are compared on their own, with a tolerance of the size of one step (lr
+    # = 3e-3).
     key_bias = {name for name in one if name.endswith("to_k.bias")}
     gap = max((two[name] - one[name]).abs().max().item() for name in set(one) - key_bias)
     bias_gap = max((two[name] - one[name]).abs().max().item() for name in key_bias)

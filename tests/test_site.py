@@ -38,7 +38,8 @@ RAW_MATH = re.compile(r"\$[^$\s][^$\n]{0,200}?\$")
 PAGE_FACTS = """() => {
     const prose = document.querySelector("article") || document.body;
     const copy = prose.cloneNode(true);
-    copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight").forEach(node => node.remove());
+    copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight")
+        .forEach(node => node.remove());
     return {
         text: copy.innerText,
         images: [...document.images].map(img => ({src: img.src, ok: img.complete && img.naturalWidth > 0})),
@@ -46,7 +47,8 @@ PAGE_FACTS = """() => {
         ids: [...document.querySelectorAll("[id]")].map(node => node.id),
         typeset: document.querySelectorAll("mjx-container").length,
         mathjaxError: document.querySelectorAll("mjx-merror").length,
-        sidebar: [...document.querySelectorAll("nav.bd-docs-nav a.reference.internal")].map(a => a.getAttribute("href")),
+        sidebar: [...document.querySelectorAll("nav.bd-docs-nav a.reference.internal")]
+            .map(a => a.getAttribute("href")),
     };
 }"""
 
@@ -65,7 +67,8 @@ class _Server(ThreadingHTTPServer):
 
 
 def test_the_site_shows_no_nbdev_directives():
-    "Code on the site is the notebook's code without the `#| export`-style lines nbdev reads (cheap: no browser)."
+    """Code on the site is the notebook's code without the `#| export`-style lines nbdev reads (cheap: no
+    browser)."""
     cell = lambda text, outputs=(): {"cell_type": "code", "source": text, "outputs": list(outputs)}
     shown = build_docs.strip_directives(
         {
@@ -108,7 +111,7 @@ def site(tmp_path_factory):
 
 
 def _visit(page, url):
-    errors, outside = [], []
+    errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url, wait_until="load")

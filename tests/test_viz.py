@@ -1,4 +1,5 @@
-"""perceiver_lite.course.viz beyond the notebook: captured maps, headless plots, the viewer's update and widgets."""
+"""perceiver_lite.course.viz beyond the notebook: captured maps, headless plots, the viewer's update and
+widgets."""
 
 import subprocess
 import sys

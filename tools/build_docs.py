@@ -30,8 +30,8 @@ def reading_order():
 
 
 def strip_directives(notebook):
-    """A notebook (as loaded JSON) as the site shows it: the nbdev directives (`#| export`, `#| default_exp …`)
-    that open a code cell are taken out, and a cell left with no code and no output is dropped."""
+    """A notebook (as loaded JSON) as the site shows it: the nbdev directives (`#| export`, `#| default_exp
+    …`) that open a code cell are taken out, and a cell left with no code and no output is dropped."""
     cells = []
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
@@ -47,10 +47,16 @@ def strip_directives(notebook):
 
 def modules():
     "The package's modules, in the order of the notebooks that derive them."
-    names = [path.stem for path in (ROOT / "perceiver_lite").glob("*.py") if not path.stem.startswith("_")]
+    package = ROOT / "perceiver_lite"
+    paths = {
+        ".".join(path.relative_to(package).with_suffix("").parts): path
+        for path in package.rglob("*.py")
+        if not path.stem.startswith("_")
+    }
+    names = list(paths)
     derived = {}
     for name in names:
-        header = (ROOT / "perceiver_lite" / f"{name}.py").read_text().split("\n", 40)
+        header = paths[name].read_text().split("\n", 40)
         found = next(
             (re.search(r"notebooks/(\w+)\.ipynb", line) for line in header if "File to edit" in line), None
         )
@@ -70,8 +76,10 @@ def landing(main, appendices):
             "",
             intro,
             "",
-            "Read the main path in order; each notebook imports what the earlier ones exported. The appendices",
-            "hold the engineering around the model. These pages show every notebook as committed, outputs included.",
+            "Read the main path in order; each notebook imports what the earlier ones exported. The "
+            "appendices",
+            "hold the engineering around the model. These pages show every notebook as committed, outputs "
+            "included.",
             "",
             toctree("Main path", [f"notebooks/{nb.stem}" for nb in main]),
             toctree("Appendices", [f"notebooks/{nb.stem}" for nb in appendices]),

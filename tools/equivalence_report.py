@@ -36,7 +36,8 @@ def main():
                 expected, got = reference(inputs=inputs).last_hidden_state, ours(inputs)[0]
             diffs.append(largest(got, expected))
         print(
-            f"{'encoder latents, ' + name:<34} {'none':<8} {diffs[0]:10.2e} {diffs[1]:10.2e} {expected.abs().max().item():10.2f}"
+            f"{'encoder latents, ' + name:<34} {'none':<8} {diffs[0]:10.2e} {diffs[1]:10.2e} "
+            f"{expected.abs().max().item():10.2f}"
         )
     for name, (build, _) in whole.CASES.items():
         reference, inputs, mask = build()

@@ -1,9 +1,10 @@
 """Count the distinct package lines one forward pass executes: what a reader steps through.
 
 Traces a training-mode forward of the default `Perceiver(PerceiverConfig())` and of a default
-`PerceiverIO(PerceiverIOConfig())` (its queries given: the default learns none), in a fresh process, and prints for each the number of
-distinct lines of `perceiver_lite/` that ran, the files they are in, and (with --lines) the lines
-themselves. The first forward is traced, so building the cached position features is counted too.
+`PerceiverIO(PerceiverIOConfig())` (its queries given: the default learns none), in a fresh process, and
+prints for each the number of distinct lines of `perceiver_lite/` that ran, the files they are in, and (with
+--lines) the lines themselves. The first forward is traced, so building the cached position features is
+counted too.
 
     python tools/forward_trace.py [--lines]
 """
@@ -51,7 +52,8 @@ def report(name, seen, show):
     if show:
         for filename, number in sorted(seen):
             print(
-                f"  {Path(filename).name}:{number}: {Path(filename).read_text().splitlines()[number - 1].strip()}"
+                f"  {Path(filename).name}:{number}: "
+                f"{Path(filename).read_text().splitlines()[number - 1].strip()}"
             )
 
 

@@ -77,12 +77,14 @@ def stored_note(params):
         f"{NOTE} this notebook as executed by `make reproduce`, with its defaults"
         + (f" ({shown})" if shown else "")
         + ". Under `make test` the same\n",
-        "cells run again at their test sizes (PERCEIVER_LITE_TEST_SIZE=1), and only the checked cells are compared.*",
+        "cells run again at their test sizes (PERCEIVER_LITE_TEST_SIZE=1), and only the checked cells are "
+        "compared.*",
     ]
 
 
 def run_key(notebook, params):
-    "What decides a stored run: the notebook's source, the modules it imports, the results it reads, the parameters."
+    """What decides a stored run: the notebook's source, the modules it imports, the results it reads, the
+    parameters."""
     results = sorted(
         {ROOT / "results" / f"{name}.csv" for name in re.findall(r"results/(\w+)\.csv", notebook.read_text())}
     )
@@ -93,7 +95,8 @@ def run_key(notebook, params):
 
 
 def report_times():
-    "results/reproduce_times.csv: the seconds of every notebook and sweep of the last `make reproduce`, printed."
+    """results/reproduce_times.csv: the seconds of every notebook and sweep of the last `make reproduce`,
+    printed."""
     rows = [
         row
         for name in ("notebook_times.csv", "sweep_times.csv")
