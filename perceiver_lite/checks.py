@@ -105,7 +105,8 @@ def check_ids(ids, vocab_size, max_length):
 
 
 def check_io_inputs(config, inputs, dtype):
-    "A `PerceiverIO`'s raw inputs: ids for the 'bytes' adapter, images `(B, C, H, W)` for 'pixels', else the encoder's."
+    """A `PerceiverIO`'s raw inputs: ids for the 'bytes' adapter, images `(B, C, H, W)` for 'pixels',
+    else the encoder's."""
     if config.adapter == "bytes":
         return check_ids(inputs, config.vocab_size, config.max_positions)
     channels = config.encoder.input_channels

@@ -87,7 +87,8 @@ def queries_in_input_space(layer, queries):
 
 
 def values_from_summary(layer, summary):
-    "The value and output projections applied to each head's weighted sum of inputs `(B, h, N, C)` → `(B, N, out)`."
+    """The value and output projections applied to each head's weighted sum of inputs.
+    `(B, h, N, C)` → `(B, N, out)`."""
     w_v = rearrange(layer.to_v.weight, "(h d) c -> h c d", h=layer.num_heads)  # (h, C, dv)
     bias = rearrange(layer.to_v.bias, "(h d) -> h 1 d", h=layer.num_heads)  # added once: weights sum to one
     return layer.to_out(merge_heads(torch.matmul(summary, w_v) + bias))  # (B, N, out)
