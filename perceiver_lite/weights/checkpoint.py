@@ -89,8 +89,8 @@ PACKAGE_MODELS = {  # module → its model classes and their configs, by name
     "perceiver_lite.relatives.pretrained": {
         "StemClassifier": "StemClassifierConfig",
         "PerceiverIOFlow": "FlowConfig",
-        "PerceiverIOAutoencoder": "AutoencoderConfig",
     },
+    "perceiver_lite.relatives.autoencoder": {"PerceiverIOAutoencoder": "AutoencoderConfig"},
 }
 for _module, _models in PACKAGE_MODELS.items():
     for _model_name, _config_name in _models.items():
@@ -125,7 +125,8 @@ def _holds_tuple(hint, default):
 
 # %% ../../notebooks/A2_checkpoints.ipynb #bd5f70a1
 def config_from_dict(config_cls, values):
-    "Rebuild `config_cls` from `asdict`-style values: lists become tuples and dicts nested configs by field type."
+    """Rebuild `config_cls` from `asdict`-style values.
+    Lists become tuples and dicts nested configs, by each field's type."""
     fields = {field.name: field for field in dataclasses.fields(config_cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -155,7 +156,7 @@ def config_from_json(config_cls, text):
 
 # %% ../../notebooks/A2_checkpoints.ipynb #811a0613
 def _write_file(path, model, metadata):
-    "Create `path` with `model`'s tensors (shared ones once) and `metadata`, flushed to disk before returning."
+    "Create `path` with `model`'s tensors (shared ones once) and `metadata`, flushed to disk on return."
     save_model(model, str(path), metadata=metadata)
     with open(path, "r+b") as file:
         os.fsync(file.fileno())
@@ -305,9 +306,8 @@ def _build(path, metadata):
         config = config_from_dict(config_cls, values)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{path} holds an invalid {config_cls.__name__}: {error}") from None
-    if getattr(
-        config, "latent_side_projections", False
-    ):  # the block it builds lives with the performance code
+    # the block this flag builds lives with the performance code
+    if getattr(config, "latent_side_projections", False):
         importlib.import_module("perceiver_lite.performance.fast")
     with torch.random.fork_rng(devices=[]):  # building initialises weights; keep the caller's random state
         return model_cls(config)
