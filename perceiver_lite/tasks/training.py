@@ -20,6 +20,8 @@ __all__ = [
     "warmup_cosine",
     "circular_shift",
     "jitter",
+    "draw_batch",
+    "training_step",
     "evaluate",
     "train",
 ]
@@ -35,7 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..checks import check_tensor
-from ..perceiver import Perceiver, PerceiverConfig, count_parameters
+from ..perceiver import Perceiver, PerceiverConfig
 
 # %% ../../notebooks/11_experiments.ipynb #66cdfd82
 TABLE_STEPS = 8000  # the table's training length (notebook 11's default steps)
@@ -87,6 +89,7 @@ class MLPClassifierConfig:
     num_classes: int = 10
 
 
+# %% ../../notebooks/11_experiments.ipynb #4d6b6700
 class MLPClassifier(nn.Module):
     "MNIST-1D's MLP baseline: `(B, M, 1)` → two hidden layers of `hidden` units → logits `(B, classes)`."
 
@@ -115,6 +118,7 @@ class CNNClassifierConfig:
     num_classes: int = 10
 
 
+# %% ../../notebooks/11_experiments.ipynb #0d691c09
 class CNNClassifier(nn.Module):
     "MNIST-1D's CNN baseline: three strided 1-D convolutions of `channels`, then a linear classifier."
 
@@ -145,7 +149,8 @@ MODEL_KINDS = ("perceiver", "cnn", "mlp")
 
 
 def build_model(model, length=40, **config):
-    "A `Perceiver` (`PerceiverConfig` overrides `config`), `CNNClassifier` or `MLPClassifier` for `length` samples."
+    """A `Perceiver`, `CNNClassifier` or `MLPClassifier` for `length` samples; `config` overrides the
+    `PerceiverConfig` defaults."""
     if model not in MODEL_KINDS:
         raise ValueError(f"model must be one of {MODEL_KINDS}, got {model!r}")
     if model == "perceiver":
@@ -184,6 +189,7 @@ def warmup_cosine(optimizer, steps, warmup=0.05):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+# %% ../../notebooks/11_experiments.ipynb #8eb9cc4d
 def circular_shift(inputs, max_shift, generator=None):
     "Roll each sequence of `inputs` `(B, M, C)` by its own random shift in [-max_shift, max_shift]."
     if max_shift == 0:
@@ -195,12 +201,36 @@ def circular_shift(inputs, max_shift, generator=None):
 
 
 def jitter(inputs, max_scale=0.0, noise=0.0, generator=None):
-    "Each sequence of `inputs` `(B, M, C)` times its own factor in [1 - max_scale, 1 + max_scale], plus N(0, noise²)."
+    """Each sequence of `inputs` `(B, M, C)` times its own factor in [1 - max_scale, 1 + max_scale], plus
+    noise drawn from N(0, noise²)."""
     if max_scale > 0:
         inputs = inputs * (1 + max_scale * (2 * torch.rand(len(inputs), 1, 1, generator=generator) - 1))
     if noise > 0:
         inputs = inputs + noise * torch.randn(inputs.shape, generator=generator)
     return inputs  # (B, M, C)
+
+
+# %% ../../notebooks/11_experiments.ipynb #86d38ee1
+def draw_batch(
+    data, batch_size, generator, max_shift=0, max_scale=0.0, noise=0.0, shard=slice(None), device="cpu"
+):
+    """Random training rows of `data`, augmented; this process's `shard` of them, on `device`:
+    `(inputs (B, M, C), labels (B,))`."""
+    rows = torch.randint(0, len(data["train_x"]), (batch_size,), generator=generator)
+    inputs = jitter(circular_shift(data["train_x"][rows], max_shift, generator), max_scale, noise, generator)
+    return inputs[shard].to(device), data["train_y"][rows][shard].to(device)
+
+
+# %% ../../notebooks/11_experiments.ipynb #c4f6721d
+def training_step(model, optimizer, schedule, inputs, labels, label_smoothing=0.1):
+    """One optimiser and schedule step on the cross-entropy of `model(inputs)` `(B, classes)` against
+    `labels` `(B,)`; returns the loss."""
+    loss = nn.functional.cross_entropy(model(inputs), labels, label_smoothing=label_smoothing)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    return loss
 
 
 # %% ../../notebooks/11_experiments.ipynb #4e88aac1
@@ -240,17 +270,8 @@ def train(
     schedule = warmup_cosine(optimizer, steps, warmup)
     generator, history, device = torch.Generator().manual_seed(seed), [], next(model.parameters()).device
     for step in tqdm(range(steps), disable=not progress, desc="training"):
-        batch = torch.randint(0, len(data["train_x"]), (batch_size,), generator=generator)
-        inputs = jitter(
-            circular_shift(data["train_x"][batch], max_shift, generator), max_scale, noise, generator
-        )
-        inputs = inputs[shard].to(device)  # (B, M, C)
-        labels = data["train_y"][batch][shard].to(device)
-        loss = nn.functional.cross_entropy(model(inputs), labels, label_smoothing=label_smoothing)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+        inputs, labels = draw_batch(data, batch_size, generator, max_shift, max_scale, noise, shard, device)
+        loss = training_step(model, optimizer, schedule, inputs, labels, label_smoothing)
         if (step + 1) % max(steps // evals, 1) == 0 or step + 1 == steps:
             history.append((step + 1, loss.item(), evaluate(model, data["test_x"], data["test_y"])[0]))
     return history
