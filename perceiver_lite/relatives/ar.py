@@ -58,7 +58,8 @@ class MaskedAttention(MultiHeadAttention):
 
 # %% ../../notebooks/12_perceiver_ar.ipynb #d8bae4d6
 class CausalCrossAttend(CrossAttentionBlock):
-    "Notebook 03's cross-attend with `MaskedAttention`: latents `(B, N, D)` read inputs `(B, M, D)` under an `(N, M)` mask."
+    """Notebook 03's cross-attend with `MaskedAttention`: latents `(B, N, D)` read inputs `(B, M, D)` under
+    an `(N, M)` mask."""
 
     def __init__(self, dim, num_heads=1, widening_factor=1):
         super().__init__(dim, dim, num_heads, widening_factor=widening_factor)
@@ -66,7 +67,8 @@ class CausalCrossAttend(CrossAttentionBlock):
 
 
 class CausalSelfAttend(SelfAttentionBlock):
-    "Notebook 03's self-attention block with `MaskedAttention`: `(B, N, D)` under an `(N, N)` mask → `(latents, weights or None)`."
+    """Notebook 03's self-attention block with `MaskedAttention`: `(B, N, D)` under an `(N, N)` mask →
+    `(latents, weights or None)`."""
 
     def __init__(self, dim, num_heads=1, widening_factor=1):
         super().__init__(dim, num_heads, widening_factor=widening_factor)
@@ -125,7 +127,8 @@ class PerceiverAR(nn.Module):
 
 # %% ../../notebooks/12_perceiver_ar.ipynb #457014b5
 class CausalTransformer(nn.Module):
-    "Perceiver AR's baseline: byte ids `(B, M)` → next-byte logits `(B, M, vocab)` from L + 1 causal layers over all M."
+    """Perceiver AR's baseline: byte ids `(B, M)` → next-byte logits `(B, M, vocab)` from L + 1 causal
+    layers over all M."""
 
     def __init__(self, config):
         super().__init__()
@@ -153,17 +156,18 @@ def _byte_ids(text, name):
 
 
 def unigram_bits(train, text):
-    "−log₂ p(b) for every byte of `text`, p the byte frequencies of `train`, add-one smoothed → `(len(text),)`."
+    """−log₂ p(b) for every byte of `text`, p the byte frequencies of `train`, add-one smoothed →
+    `(len(text),)`."""
     counts = torch.bincount(_byte_ids(train, "train"), minlength=256).double() + 1  # (256,)
     return -(counts / counts.sum()).log2()[_byte_ids(text, "text")]
 
 
 def bigram_bits(train, text):
-    "−log₂ p(b | a) for bytes 1, 2, … of `text` after their predecessor a, add-one smoothed counts of `train`'s pairs."
+    """−log₂ p(b | a) for bytes 1, 2, … of `text` after their predecessor a, from add-one smoothed counts
+    of `train`'s pairs."""
     ids = _byte_ids(train, "train")
-    counts = (
-        torch.bincount(ids[:-1] * 256 + ids[1:], minlength=256 * 256).reshape(256, 256).double() + 1
-    )  # (a, b)
+    # (a, b): how often byte b follows byte a, plus one
+    counts = torch.bincount(ids[:-1] * 256 + ids[1:], minlength=256 * 256).reshape(256, 256).double() + 1
     ids = _byte_ids(text, "text")
     return -(counts / counts.sum(dim=1, keepdim=True)).log2()[ids[:-1], ids[1:]]  # (len(text) − 1,)
 
@@ -182,21 +186,20 @@ def _check_sampling(num_bytes, temperature):
         )
 
 
+# %% ../../notebooks/12_perceiver_ar.ipynb #1ebc7f32
 @torch.no_grad()
 def generate(model, prompt, num_bytes, temperature=1.0, generator=None):
     """Continue byte ids `prompt` `(B, T)` by `num_bytes` bytes, each drawn from the last output row over the
     last `max_context` ids (temperature 0: the most likely byte) → `(B, T + num_bytes)`."""
     _check_sampling(num_bytes, temperature)
-    ids = check_ids(
-        prompt, model.config.vocab_size, float("inf")
-    )  # any length: only the last max_context are read
+    # any length: only the last max_context are read
+    ids = check_ids(prompt, model.config.vocab_size, float("inf"))
     for _ in range(num_bytes):
         logits = model(ids[:, -model.config.max_context :])[:, -1]  # (B, vocab) the next byte
         if temperature == 0:
             next_ids = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
         else:
-            next_ids = torch.multinomial(
-                (logits / temperature).softmax(dim=-1), 1, generator=generator
-            )  # (B, 1)
+            probabilities = (logits / temperature).softmax(dim=-1)  # (B, vocab)
+            next_ids = torch.multinomial(probabilities, 1, generator=generator)  # (B, 1)
         ids = torch.cat([ids, next_ids], dim=1)
     return ids
