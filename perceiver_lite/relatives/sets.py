@@ -54,7 +54,8 @@ class MAB(CrossAttentionBlock):
 
 # %% ../../notebooks/13_sets.ipynb #041c9e6a
 class SAB(MAB):
-    "SAB(X) = MAB(X, X): every element reads the whole set, (B, M, D) → `((B, M, D), weights or None)`; 𝒪(M²)."
+    """SAB(X) = MAB(X, X): every element reads the whole set, (B, M, D) → `((B, M, D), weights or None)`;
+    𝒪(M²)."""
 
     def forward(self, elements, mask=None, need_weights=False):
         return super().forward(elements, elements, mask, need_weights)
@@ -103,6 +104,7 @@ class DeepSetsConfig:
         check_ints(self, ("input_channels", "width", "num_outputs"))
 
 
+# %% ../../notebooks/13_sets.ipynb #07d730f6
 class DeepSets(nn.Module):
     "ρ(Σ φ(x)): a per-element MLP φ, a sum over the set, an MLP ρ: (B, M, C), mask (B, M) → (B, outputs)."
 
@@ -138,6 +140,7 @@ def _check_counting_args(num_sets, num_colours, base_sizes, max_repeat):
         raise ValueError(f"base_sizes must be (low, high) with 1 ≤ low ≤ high, got {tuple(base_sizes)}")
 
 
+# %% ../../notebooks/13_sets.ipynb #ad8fe55d
 def make_counting_sets(num_sets, num_colours=4, base_sizes=(3, 8), max_repeat=4, seed=0):
     """Sets of one-hot coloured tokens whose proportions say nothing about their size: a base of
     `base_sizes` tokens, colours uniform, repeated r ∈ {1, …, max_repeat} times and shuffled. Returns
@@ -151,9 +154,8 @@ def make_counting_sets(num_sets, num_colours=4, base_sizes=(3, 8), max_repeat=4,
     position = torch.arange(high * max_repeat)
     colour_of = colours.gather(1, (position % base).long())  # the base's colours, over and over
     mask = position < base * repeats[:, None]  # (n, M_max)
-    order = (
-        torch.rand(mask.shape, generator=generator).masked_fill(~mask, 2).argsort(dim=1)
-    )  # shuffle, pads last
+    # shuffle, pads last
+    order = torch.rand(mask.shape, generator=generator).masked_fill(~mask, 2).argsort(dim=1)
     colour_of, mask = colour_of.gather(1, order), mask.gather(1, order)
     elements = nn.functional.one_hot(colour_of, num_colours).float() * mask[..., None]  # (n, M_max, colours)
     return elements, mask, elements[..., 0].sum(dim=1).long(), repeats
@@ -162,7 +164,8 @@ def make_counting_sets(num_sets, num_colours=4, base_sizes=(3, 8), max_repeat=4,
 # %% ../../notebooks/13_sets.ipynb #bd04b5f6
 @dataclass
 class SetTransformerConfig:
-    "Linear embedding, `num_isabs` ISAB_m blocks, PMA_1 and a linear head; the paper's norm placement by default."
+    """Linear embedding, `num_isabs` ISAB_m blocks, PMA_1 and a linear head; the paper's norm placement by
+    default."""
 
     input_channels: int = 4  # C per element
     dim: int = 32  # D
@@ -238,10 +241,24 @@ class ResamplerConfig:
         check_heads([("dim", self.dim)], self.num_heads, "num_heads")
 
 
+# %% ../../notebooks/13_sets.ipynb #7fcbf2c7
 def _key_mask(frame_mask, per_frame, num_latents):
     "A frame mask (B, T) spread over each frame's S vectors, then True for the N latents: (B, T·S + N)."
     latents = frame_mask.new_ones(frame_mask.shape[0], num_latents)
     return torch.cat([frame_mask.repeat_interleave(per_frame, dim=1), latents], dim=1)
+
+
+def _check_frames(frames, frame_mask, config, dtype):
+    """The door: `frames` (B, T, S, F) with T ≤ max_frames and `frame_mask` None or (B, T) → the mask over
+    the keys [x_f; x], (B, T·S + N), or None."""
+    check_tensor(frames, "frames", (None, None, None, config.feature_dim), dtype)
+    if frames.shape[1] > config.max_frames:
+        raise ValueError(
+            f"frames must hold at most max_frames={config.max_frames} frames, got {frames.shape[1]}"
+        )
+    if check_mask(frame_mask, frames) is None:
+        return None
+    return _key_mask(frame_mask, frames.shape[2], config.num_latents)
 
 
 # %% ../../notebooks/13_sets.ipynb #6f0ee514
@@ -262,24 +279,12 @@ class PerceiverResampler(nn.Module):
 
     def forward(self, frames, frame_mask=None):
         "`frames` (B, T, S, F) and `frame_mask` (B, T), True at real frames → tokens (B, N, D)."
-        check_tensor(frames, "frames", (None, None, None, self.config.feature_dim), self.project.weight.dtype)
-        if frames.shape[1] > self.config.max_frames:
-            raise ValueError(
-                f"frames must hold at most max_frames={self.config.max_frames} frames, got {frames.shape[1]}"
-            )
+        mask = _check_frames(frames, frame_mask, self.config, self.project.weight.dtype)  # (B, T·S + N)
         features = self.project(frames)  # (B, T, S, D)
         if self.time is not None:
-            features = (
-                features + self.time[: frames.shape[1], None]
-            )  # one embedding for all S vectors of a frame
-        mask = (
-            None
-            if check_mask(frame_mask, frames) is None
-            else _key_mask(frame_mask, frames.shape[2], self.config.num_latents)
-        )
-        return self.read(
-            features.flatten(1, 2), self.latents.expand(frames.shape[0], -1, -1), mask
-        )  # x_f: (B, T·S, D)
+            features = features + self.time[: frames.shape[1], None]  # one per frame, for all its S vectors
+        features = features.flatten(1, 2)  # x_f: (B, T·S, D)
+        return self.read(features, self.latents.expand(frames.shape[0], -1, -1), mask)
 
     def read(self, features, latents, mask=None):
         for layer in self.layers:
