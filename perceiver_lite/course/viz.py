@@ -65,7 +65,8 @@ def _picture(image):
 
 # %% ../../notebooks/10_attention_maps.ipynb #abaa91a3
 def _overlay(ax, picture, attention=None, title=""):
-    "Draw `picture` in grey with `attention` (H, W) over it, scaled to its maximum and opaque where it is high."
+    """Draw `picture` in grey with `attention` (H, W) over it, scaled to its maximum and opaque where it is
+    high."""
     ax.imshow(picture, cmap="gray", interpolation="nearest")
     artist = None
     if attention is not None:
@@ -115,9 +116,9 @@ def _check_weights(weights, layout, size=None):
 
 # %% ../../notebooks/10_attention_maps.ipynb #b728affa
 def plot_image_attention(image, weights, latents=(0, 1, 2, 3), heads=None, title=None):
-    """What chosen latents read in one example: `image` (H, W[, C]) and its `weights` (cross-attends, h, N, H·W),
-    i.e. `cross_attention_maps(...)[b]`. A row per cross-attend and head: the image, each latent's softmax
-    weights over it (scaled to the panel's maximum), and their mean."""
+    """What chosen latents read in one example: `image` (H, W[, C]) and its `weights`
+    (cross-attends, h, N, H·W), i.e. `cross_attention_maps(...)[b]`. A row per cross-attend and head: the
+    image, each latent's softmax weights over it (scaled to the panel's maximum), and their mean."""
     picture = _picture(image)
     height, width = picture.shape[:2]
     weights = _check_weights(weights, ("cross-attends", "h", "N", "M"), height * width)
@@ -230,6 +231,7 @@ def _check_examples(inputs, maps):
     return maps
 
 
+# %% ../../notebooks/10_attention_maps.ipynb #c716aaf9
 def attention_frame(inputs, maps, example=0, cross_attend=0, head=0, latent=0):
     """One latent's map over one example: `inputs` (B, H, W[, C]) images or (B, T[, C]) sequences,
     `maps` (B, cross-attends, h, N, M). Returns `(figure, caption)`; the caption names what is shown."""
@@ -254,7 +256,8 @@ def attention_frame(inputs, maps, example=0, cross_attend=0, head=0, latent=0):
 
 # %% ../../notebooks/10_attention_maps.ipynb #3b5d103f
 def show_attention_frame(inputs, maps, **selection):
-    "The viewer's update: print `attention_frame`'s caption, display its figure as a PNG; returns the caption."
+    """The viewer's update: print `attention_frame`'s caption, display its figure as a PNG; returns the
+    caption."""
     from IPython.display import Image, display
 
     fig, caption = attention_frame(inputs, maps, **selection)
@@ -266,6 +269,7 @@ def show_attention_frame(inputs, maps, **selection):
     return caption
 
 
+# %% ../../notebooks/10_attention_maps.ipynb #3a32dcba
 def attention_viewer(inputs, maps):
     "Widgets to browse `maps` (B, cross-attends, h, N, M) over `inputs`; returns the box to display."
     import ipywidgets as widgets
