@@ -263,8 +263,8 @@ def test_registering_by_name_imports_no_model_family():
         families += ("tasks.multimodal", "tasks.points", "tasks.training")
         print(sorted(f for f in families if f"perceiver_lite.{f}" in sys.modules))
         from perceiver_lite.weights.checkpoint import registered
-        loaded = [f"perceiver_lite.relatives.{name}" in sys.modules for name in ("hip", "sets")]
-        print(registered("HiP")[0].__module__, *loaded)
+        module = registered("HiP")[0].__module__
+        print(module, *[f"perceiver_lite.relatives.{name}" in sys.modules for name in ("hip", "sets")])
     """)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
