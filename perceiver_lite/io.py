@@ -16,6 +16,7 @@ __all__ = [
     "LocalContext",
     "ByteAdapter",
     "PerceiverIOConfig",
+    "output_queries",
     "PerceiverIO",
     "PerceiverIOClassifier",
     "PerceiverIOMaskedLM",
@@ -44,7 +45,7 @@ from .position import LearnedPositionEncoding, fourier_position_features
 # %% ../notebooks/05_perceiver_io.ipynb #7ec4b725
 @dataclass
 class DecoderConfig:
-    "A Perceiver IO decoder: O queries of width E read N latents of width D, then a Linear to the task's channels."
+    "A Perceiver IO decoder: O queries of width E read N latents of width D, then a Linear to the channels."
 
     query_dim: int = 64  # E, the width of every output query
     latent_dim: int = 64  # D, the width of the latents the queries read
@@ -117,7 +118,8 @@ def fourier_queries(index_dims, num_bands, max_resolution=None, indices=None):
 
 # %% ../notebooks/05_perceiver_io.ipynb #be785182
 def input_queries(inputs, indices):
-    "Queries derived from the inputs: rows of the input array `(B, M, C)` at `indices` `(B, O)` → `(B, O, C)`."
+    """Queries derived from the inputs: rows of the input array `(B, M, C)` at `indices` `(B, O)`
+    → `(B, O, C)`."""
     batch, size = inputs.shape[:2]
     if not (
         isinstance(indices, torch.Tensor)
@@ -141,7 +143,8 @@ class PixelAdapter(FourierAdapter):
 
 
 class LocalContext(nn.Module):
-    "Each row of `(B, T, C)` plus a convolution over the `width` rows centred on it (odd), then LayerNorm → `(B, T, C)`."
+    """Each row of `(B, T, C)` plus a convolution over the `width` rows centred on it (odd), then LayerNorm
+    → `(B, T, C)`."""
 
     def __init__(self, channels, width):
         super().__init__()
@@ -154,8 +157,8 @@ class LocalContext(nn.Module):
 
 # %% ../notebooks/05_perceiver_io.ipynb #baba0dd9
 class ByteAdapter(nn.Module):
-    """Byte ids `(B, T)` → their embeddings plus learned positions `(B, T, C)`: the reference port's text input.
-    `context` > 0 first mixes each embedding with its neighbours' (`LocalContext` of that width)."""
+    """Byte ids `(B, T)` → their embeddings plus learned positions `(B, T, C)`: the reference port's text
+    input. `context` > 0 first mixes each embedding with its neighbours' (`LocalContext` of that width)."""
 
     def __init__(self, vocab_size, max_positions, channels, context=0):
         super().__init__()
@@ -183,7 +186,7 @@ IO_ADAPTERS = {  # each built from a PerceiverIOConfig
 
 @dataclass
 class PerceiverIOConfig:
-    "A Perceiver IO: the encoder's config (adapter, latents, latent tower), the decoder's, and its own queries."
+    "A Perceiver IO: the encoder's config (adapter, latents, latent tower), the decoder's, its own queries."
 
     encoder: PerceiverConfig = field(default_factory=PerceiverConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
@@ -200,9 +203,21 @@ class PerceiverIOConfig:
         check_io_config(self)
 
 
+# %% ../notebooks/05_perceiver_io.ipynb #f8e2b63e
+def output_queries(model, queries, latents):
+    "A `PerceiverIO`'s door for its queries: the given ones checked `(B, O, E)`, or else its learned ones."
+    if queries is None and model.queries is None:
+        raise ValueError("queries must be given: this model has no learned queries (num_queries 0)")
+    if queries is None:
+        return model.queries(latents.shape[0])
+    # shape[0], not len(): an export keeps B free
+    shape = (latents.shape[0], None, model.config.decoder.query_dim)
+    return check_tensor(queries, "queries", shape, latents.dtype)
+
+
 # %% ../notebooks/05_perceiver_io.ipynb #a3ce26e8
 class PerceiverIO(nn.Module):
-    "Read, process, write: inputs → adapter → encoder → latents `(B, N, D)` → queries read them → `(B, O, channels)`."
+    "Read, process, write: raw inputs → latents `(B, N, D)` → read by O queries → outputs `(B, O, channels)`."
 
     def __init__(self, config):
         super().__init__()
@@ -217,24 +232,12 @@ class PerceiverIO(nn.Module):
     def forward(self, inputs, queries=None, mask=None, query_mask=None):
         "`queries` `(B, O, E)`, or None for the model's learned ones; `mask` `(B, M)` marks real inputs."
         latents, _ = self.encoder(*self.input_array(inputs, mask))  # (B, N, D)
-        if queries is None and self.queries is None:
-            raise ValueError("queries must be given: this model has no learned queries (num_queries 0)")
-        shape = (
-            latents.shape[0],
-            None,
-            self.config.decoder.query_dim,
-        )  # shape[0], not len(): an export keeps B free
-        queries = (
-            self.queries(shape[0])
-            if queries is None
-            else check_tensor(queries, "queries", shape, latents.dtype)
-        )
-        return self.decoder(queries, latents, check_mask(query_mask, queries, "query_mask", every_row=False))[
-            0
-        ]
+        queries = output_queries(self, queries, latents)  # (B, O, E)
+        query_mask = check_mask(query_mask, queries, "query_mask", every_row=False)
+        return self.decoder(queries, latents, query_mask)[0]  # (B, O, channels)
 
     def input_array(self, inputs, mask=None):
-        "The door: raw inputs checked and adapted to the input array `(B, M, C)`, and the mask checked against it."
+        "The door: checked raw inputs → the input array `(B, M, C)`, and the mask checked against it."
         array = self.adapter(check_io_inputs(self.config, inputs, self.encoder.latents.dtype))  # (B, M, C)
         return array, check_mask(mask, array)
 

@@ -10,6 +10,7 @@ __all__ = [
     "CROSS_ATTENDS",
     "PerceiverArchitecture",
     "per_axis",
+    "PerceiverVariants",
     "PerceiverConfig",
     "imagenet_config",
     "FourierAdapter",
@@ -18,6 +19,7 @@ __all__ = [
     "latent_tower",
     "learned_array",
     "PerceiverEncoder",
+    "query_pooling",
     "Perceiver",
     "count_parameters",
 ]
@@ -37,7 +39,7 @@ from .position import fourier_channels, fourier_features, fourier_position_featu
 # %% ../notebooks/04_perceiver.ipynb #fbf850c5
 @dataclass
 class PerceiverArchitecture:
-    "The paper's knobs: the input and the model's size. Fields only: `PerceiverConfig` adds the rest, and checks."
+    "The paper's knobs: the input and the model's size. Fields only: `PerceiverConfig` adds the checks."
 
     # the input
     input_channels: int = 1  # raw channels of each grid point or point
@@ -64,7 +66,8 @@ class PerceiverArchitecture:
 
 # %% ../notebooks/04_perceiver.ipynb #b3c1e7a2
 def per_axis(value, name, kinds, default=None):
-    "A per-axis field (`input_shape`, `max_resolution`) as a tuple of finite `kinds`, bools refused; None: `default`."
+    """A per-axis field (`input_shape`, `max_resolution`) as a tuple of finite `kinds`, bools refused;
+    None gives `default`."""
     if value is None and default is not None:
         return default
     if not isinstance(value, (tuple, list)) or any(
@@ -80,8 +83,8 @@ def per_axis(value, name, kinds, default=None):
 
 # %% ../notebooks/04_perceiver.ipynb #fb5a7efe
 @dataclass
-class PerceiverConfig(PerceiverArchitecture):
-    "Everything needed to build a `Perceiver`; the defaults are a small CPU model for MNIST-1D."
+class PerceiverVariants(PerceiverArchitecture):
+    "The paper's knobs and the switches that pick between the public implementations. Fields only."
 
     # where the public implementations differ (appendix A4)
     gelu: str = "exact"  # "exact" (reference port) or "tanh" (original JAX code)
@@ -91,6 +94,12 @@ class PerceiverConfig(PerceiverArchitecture):
     # how it is computed: the same result (appendix A3)
     fused: bool = True  # PyTorch's attention kernel where the weights are not asked for
     latent_side_projections: bool = False  # cross-attends project on the latents' side
+
+
+# %% ../notebooks/04_perceiver.ipynb #9a50a65f
+@dataclass
+class PerceiverConfig(PerceiverVariants):
+    "Everything needed to build a `Perceiver`; the defaults are a small CPU model for MNIST-1D."
 
     def __post_init__(self):
         self.input_shape = per_axis(self.input_shape, "input_shape", int)
@@ -109,10 +118,9 @@ class PerceiverConfig(PerceiverArchitecture):
 
     @property
     def raw_input_shape(self):
-        "The shape of a model's raw inputs: `(B, *grid, C)` for grids, `(B, M, C)` otherwise (None: any size)."
-        return (None,) * (1 + (len(self.input_shape) if self.adapter == "fourier" else 1)) + (
-            self.input_channels,
-        )
+        "The shape of a model's raw inputs: `(B, *grid, C)` for grids, `(B, M, C)` otherwise; None: any size."
+        axes = len(self.input_shape) if self.adapter == "fourier" else 1  # the grid's axes, or M
+        return (None,) * (1 + axes) + (self.input_channels,)
 
 
 # %% ../notebooks/04_perceiver.ipynb #091d6b34
@@ -136,43 +144,36 @@ def imagenet_config(**overrides):
 
 # %% ../notebooks/04_perceiver.ipynb #18c389ac
 class FourierAdapter(nn.Module):
-    "A grid `(B, *grid, input_channels)` → the input array `(B, M, C)`: M the grid's size, C = input_channels + P."
+    "A grid `(B, *grid, input_channels)` → the array `(B, M, C)`: M grid points, C = input_channels + P."
 
     def __init__(self, config):
         super().__init__()
-        self.num_bands, self.max_resolution, self.spacing = (
-            config.num_bands,
-            config.max_resolution,
-            config.spacing,
+        self.fourier = dict(
+            num_bands=config.num_bands, max_resolution=config.max_resolution, spacing=config.spacing
         )
 
     def forward(self, inputs):
         batch, *grid, channels = inputs.shape
-        positions = fourier_position_features(
-            tuple(grid), self.num_bands, self.max_resolution, spacing=self.spacing
-        )
+        positions = fourier_position_features(tuple(grid), **self.fourier)  # (M, P), built once per grid
         positions = positions.to(inputs.device, inputs.dtype).expand(batch, -1, -1)  # (B, M, P)
         return torch.cat([inputs.reshape(batch, -1, channels), positions], dim=-1)  # (B, M, C)
 
 
 # %% ../notebooks/04_perceiver.ipynb #4d6f1dce
 class PointAdapter(nn.Module):
-    "M points `(B, M, input_channels)`, xyz in [-1, 1] first → `(B, M, C)`: xyz's P Fourier channels, then the raw."
+    """M points `(B, M, input_channels)`, xyz in [-1, 1] first → the input array `(B, M, C)`: xyz's P
+    Fourier channels, then the raw channels."""
 
     def __init__(self, config):
         super().__init__()
-        self.num_bands, self.max_resolution, self.spacing = (
-            config.num_bands,
-            config.max_resolution,
-            config.spacing,
+        self.fourier = dict(
+            num_bands=config.num_bands, max_resolution=config.max_resolution, spacing=config.spacing
         )
 
     def forward(self, points):
         batch, count, _ = points.shape
         xyz = points[..., :3].reshape(batch * count, 3)  # (B·M, 3)
-        encoded = fourier_features(
-            xyz, self.num_bands, self.max_resolution, concat_pos=False, spacing=self.spacing
-        )
+        encoded = fourier_features(xyz, concat_pos=False, **self.fourier)  # (B·M, P)
         return torch.cat([encoded.reshape(batch, count, -1), points], dim=-1)  # (B, M, C)
 
 
@@ -203,6 +204,7 @@ def cross_attend(config):
     )
 
 
+# %% ../notebooks/04_perceiver.ipynb #95bcd090
 def latent_tower(config):
     "L self-attention blocks over the latents `(B, N, D)`."
     block = dict(
@@ -219,6 +221,7 @@ def latent_tower(config):
     )
 
 
+# %% ../notebooks/04_perceiver.ipynb #428d3184
 def learned_array(rows, width, scale=0.02):
     "A trained `(rows, width)` array, truncated-normal at `scale`: the latents, or a learned query."
     return nn.Parameter(nn.init.trunc_normal_(torch.empty(rows, width), std=scale, a=-2 * scale, b=2 * scale))
@@ -226,7 +229,8 @@ def learned_array(rows, width, scale=0.02):
 
 # %% ../notebooks/04_perceiver.ipynb #9f840bd3
 class PerceiverEncoder(nn.Module):
-    "The input array `(B, M, C)` → the final latents `(B, N, D)`. Inside the model: its inputs are checked by `Perceiver`."
+    """The input array `(B, M, C)` → the final latents `(B, N, D)`. Inside the model: its inputs are
+    checked by `Perceiver`."""
 
     def __init__(self, config):
         super().__init__()
@@ -254,6 +258,21 @@ class PerceiverEncoder(nn.Module):
         return latents, (maps if need_weights else None)
 
 
+# %% ../notebooks/04_perceiver.ipynb #ae277e9d
+def query_pooling(config):
+    "The query pooling's parts: a learned query `(1, D)` and the one-head cross-attend with which it reads."
+    query = learned_array(1, config.latent_dim)  # (1, D), initialised like the latents
+    decoder = CrossAttentionBlock(
+        config.latent_dim,
+        config.latent_dim,
+        num_heads=1,
+        gelu=config.gelu,
+        fused=config.fused,
+        attention_scale=config.attention_scale,
+    )
+    return query, decoder
+
+
 # %% ../notebooks/04_perceiver.ipynb #a403dc4f
 class Perceiver(nn.Module):
     "Adapter → encoder → pool the latents → linear: raw inputs `(B, ..., C)` → logits `(B, classes)`."
@@ -261,19 +280,12 @@ class Perceiver(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
+        self.raw_input_shape = config.raw_input_shape  # what the door checks, derived once
         self.adapter = ADAPTERS[config.adapter](config)
         self.encoder = PerceiverEncoder(config)
         self.head = nn.Linear(config.latent_dim, config.num_classes)
         if config.pooling == "query":
-            self.query = learned_array(1, config.latent_dim)  # (1, D)
-            self.decoder = CrossAttentionBlock(
-                config.latent_dim,
-                config.latent_dim,
-                1,
-                gelu=config.gelu,
-                fused=config.fused,
-                attention_scale=config.attention_scale,
-            )
+            self.query, self.decoder = query_pooling(config)
 
     def forward(self, inputs, mask=None):
         "Raw inputs → logits `(B, classes)`; `mask` `(B, M)` is True at the inputs the latents may read."
@@ -281,14 +293,12 @@ class Perceiver(nn.Module):
         return self.logits(latents)  # (B, classes)
 
     def input_array(self, inputs, mask=None):
-        "The door: raw inputs checked and adapted to the input array `(B, M, C)`, and the mask checked against it."
-        array = self.adapter(
-            check_tensor(inputs, "inputs", self.config.raw_input_shape, self.head.weight.dtype)
-        )
+        "The door: checked raw inputs → the input array `(B, M, C)`, and the mask checked against it."
+        array = self.adapter(check_tensor(inputs, "inputs", self.raw_input_shape, self.head.weight.dtype))
         return array, check_mask(mask, array)
 
     def logits(self, latents):
-        "The final latents `(B, N, D)` → logits `(B, classes)`: their mean, or one learned query's read of them."
+        "The final latents `(B, N, D)` → logits `(B, classes)`: their mean, or one learned query's read."
         if self.config.pooling == "query":
             latents = self.decoder(self.query.expand(latents.shape[0], -1, -1), latents)[0]  # (B, 1, D)
         return self.head(latents.mean(dim=1))  # (B, classes)

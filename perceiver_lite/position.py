@@ -11,6 +11,7 @@ __all__ = [
     "fourier_features",
     "fourier_channels",
     "fourier_position_features",
+    "grid_dims",
     "FourierPositionEncoding",
     "LearnedPositionEncoding",
 ]
@@ -102,9 +103,21 @@ fourier_position_features.cache_clear, fourier_position_features.cache_info = (
 )
 
 
+# %% ../notebooks/02_position_encoding.ipynb #f7889d40
+def grid_dims(index_dims, num_axes):
+    "A grid's sizes as a tuple of `num_axes` ints ≥ 1: hashable, so the cache can key on it."
+    index_dims = tuple(int(size) for size in index_dims)
+    if len(index_dims) != num_axes or min(index_dims) < 1:
+        raise ValueError(f"index_dims must be {num_axes} sizes ≥ 1, got {index_dims}")
+    return index_dims
+
+
 # %% ../notebooks/02_position_encoding.ipynb #73be67a3
 class FourierPositionEncoding(nn.Module):
     "Parameter-free Fourier features of any grid; `max_resolution` (one entry per axis) fixes the bands."
+
+    # its settings, named as `fourier_position_features` takes them after the grid
+    setting_names = ("num_bands", "max_resolution", "concat_pos", "sine_only", "spacing")
 
     def __init__(self, num_bands, max_resolution, concat_pos=True, sine_only=False, spacing="linear"):
         super().__init__()
@@ -121,29 +134,18 @@ class FourierPositionEncoding(nn.Module):
 
     def forward(self, index_dims, device=None, dtype=torch.float32):
         "Features of every point of an `index_dims` grid, row-major: `(M, channels)`."
-        index_dims = tuple(int(size) for size in index_dims)  # hashable, so the cache can key on it
-        if len(index_dims) != len(self.max_resolution) or min(index_dims) < 1:
-            raise ValueError(f"index_dims must be {len(self.max_resolution)} sizes ≥ 1, got {index_dims}")
-        features = fourier_position_features(
-            index_dims,
-            self.num_bands,
-            self.max_resolution,
-            concat_pos=self.concat_pos,
-            sine_only=self.sine_only,
-            spacing=self.spacing,
-        )
-        return features.to(device=device, dtype=dtype)
+        index_dims = grid_dims(index_dims, len(self.max_resolution))
+        settings = {name: getattr(self, name) for name in self.setting_names}
+        return fourier_position_features(index_dims, **settings).to(device=device, dtype=dtype)
 
     def extra_repr(self):
-        return (
-            f"num_bands={self.num_bands}, max_resolution={self.max_resolution}, "
-            f"concat_pos={self.concat_pos}, sine_only={self.sine_only}, spacing={self.spacing!r}"
-        )
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in self.setting_names)
 
 
 # %% ../notebooks/02_position_encoding.ipynb #31c326db
 class LearnedPositionEncoding(nn.Module):
-    "One trained vector per position: a `(num_positions, channels)` table, initialised normal(0, `init_scale`)."
+    """One trained vector per position: a `(num_positions, channels)` table, initialised
+    normal(0, `init_scale`)."""
 
     def __init__(self, num_positions, channels, init_scale=0.02):
         super().__init__()
