@@ -207,7 +207,21 @@ def check_perceiver_config(config):
     check_choices(config, PERCEIVER_CHOICES)
     check_ints(config, PERCEIVER_COUNTS, optional=("qk_channels", "v_channels"))
     check_ints(config, ("num_self_attends_per_block",), least=0)
-    check_flags(config, ("share_weights", "use_query_residual", "fused", "latent_side_projections"))
+    flags = (
+        "share_weights",
+        "use_query_residual",
+        "fused",
+        "latent_side_projections",
+        "centre_cross_queries",
+    )
+    check_flags(config, flags)
+    if config.centre_cross_queries and (config.num_latents < 2 or config.latent_side_projections):
+        raise ValueError(
+            "centre_cross_queries needs two or more latents (one latent, centred, is zero) and the plain "
+            "read "
+            f"(the latent-side read projects its queries itself), got num_latents={config.num_latents}, "
+            f"latent_side_projections={config.latent_side_projections}"
+        )
     if not config.input_shape or any(not isinstance(s, int) or s < 1 for s in config.input_shape):
         raise ValueError(f"input_shape must be one or more sizes ≥ 1, got {config.input_shape}")
     if any(not r > 0 for r in config.max_resolution):

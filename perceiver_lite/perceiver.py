@@ -15,6 +15,7 @@ __all__ = [
     "imagenet_config",
     "FourierAdapter",
     "PointAdapter",
+    "CentredLinear",
     "cross_attend",
     "latent_tower",
     "learned_array",
@@ -94,6 +95,8 @@ class PerceiverVariants(PerceiverArchitecture):
     # how it is computed: the same result (appendix A3)
     fused: bool = True  # PyTorch's attention kernel where the weights are not asked for
     latent_side_projections: bool = False  # cross-attends project on the latents' side
+    # not in the papers: each read's queries centred over the latents (notebook 10 derives it)
+    centre_cross_queries: bool = False
 
 
 # %% ../notebooks/04_perceiver.ipynb #9a50a65f
@@ -179,6 +182,22 @@ class PointAdapter(nn.Module):
 
 ADAPTERS = {"fourier": FourierAdapter, "points": PointAdapter, "none": lambda config: nn.Identity()}
 
+
+# %% ../notebooks/04_perceiver.ipynb #centred01
+class CentredLinear(nn.Linear):
+    """A Linear whose outputs `(B, N, out)` have their mean over the N rows subtracted. As a read's query
+    projection it removes the part of every score that all latents share (notebook 10 derives why)."""
+
+    def __init__(self, linear):
+        with torch.random.fork_rng(devices=[]):  # its own initial values are replaced: draw none
+            super().__init__(linear.in_features, linear.out_features)
+        self.load_state_dict(linear.state_dict())
+
+    def forward(self, rows):
+        out = super().forward(rows)  # (B, N, out)
+        return out - out.mean(dim=-2, keepdim=True)
+
+
 # %% ../notebooks/04_perceiver.ipynb #d04b85f1
 CROSS_ATTENDS = {"plain": CrossAttentionBlock}  # appendix A3 adds "latent_side": the same read, reordered
 
@@ -190,7 +209,7 @@ def cross_attend(config):
         raise ValueError(
             "latent_side_projections=True needs `import perceiver_lite.performance.fast` first (A3)"
         )
-    return CROSS_ATTENDS[kind](
+    block = CROSS_ATTENDS[kind](
         config.latent_dim,
         config.input_dim,
         num_heads=config.num_cross_heads,
@@ -202,6 +221,9 @@ def cross_attend(config):
         fused=config.fused,
         attention_scale=config.attention_scale,
     )
+    if config.centre_cross_queries:  # notebook 10: the part of the scores all latents share, removed
+        block.attention.to_q = CentredLinear(block.attention.to_q)
+    return block
 
 
 # %% ../notebooks/04_perceiver.ipynb #95bcd090
