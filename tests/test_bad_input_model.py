@@ -111,6 +111,24 @@ CONFIGS = [
         r"latent_side_projections must be True or False, got 'yes'",
         dict(latent_side_projections="yes"),
     ),
+    (
+        "centred-string",
+        TypeError,
+        r"centre_cross_queries must be True or False, got 'yes'",
+        dict(centre_cross_queries="yes"),
+    ),
+    (
+        "centred-one-latent",
+        ValueError,
+        r"centre_cross_queries needs two or more latents .* got num_latents=1",
+        dict(centre_cross_queries=True, num_latents=1),
+    ),
+    (
+        "centred-latent-side",
+        ValueError,
+        r"centre_cross_queries needs .* the plain read .* latent_side_projections=True",
+        dict(centre_cross_queries=True, latent_side_projections=True),
+    ),
     # ---- counts and choices (the rules of appendix A5, reached through the config)
     ("blocks-bool", TypeError, r"num_blocks must be an int, got True", dict(num_blocks=True)),
     ("classes-zero", ValueError, r"num_classes must be ≥ 1, got 0", dict(num_classes=0)),
