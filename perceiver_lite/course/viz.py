@@ -9,6 +9,8 @@ __all__ = [
     "cross_attention_maps",
     "plot_image_attention",
     "plot_score_maps",
+    "latent_map_correlation",
+    "shared_score_fraction",
     "plot_sequence_attention",
     "plot_decoder_attention",
     "attention_frame",
@@ -167,6 +169,35 @@ def plot_score_maps(weights, height, width, latents=range(16), columns=8, title=
     fig.colorbar(artist, ax=axes, shrink=0.7, label="score: panel minimum 0, maximum 1")
     fig.suptitle(title or "scores before the softmax, not overlaid", fontsize=9)
     return fig
+
+
+# %% ../../notebooks/10_attention_maps.ipynb #maps31b
+def latent_map_correlation(maps):
+    """How alike the latents' maps are: `maps` (B, cross-attends, h, N, M) → (cross-attends, h), the mean
+    Pearson correlation over all pairs of latents of their weights over the M inputs, averaged over the
+    B examples. 1: every latent reads the same places; near 0: unrelated maps."""
+    maps = torch.as_tensor(_check_weights(maps, ("B", "cross-attends", "h", "N", "M")))
+    if maps.shape[3] < 2:
+        raise ValueError(f"maps must hold two or more latents to compare, got N = {maps.shape[3]}")
+    centred = maps - maps.mean(-1, keepdim=True)
+    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    pairs = unit @ unit.transpose(-1, -2)  # (B, cross-attends, h, N, N): every pair's correlation
+    n = pairs.shape[-1]
+    off_diagonal = pairs.sum((-1, -2)) - pairs.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return (off_diagonal / (n * (n - 1))).mean(0)  # (cross-attends, h)
+
+
+# %% ../../notebooks/10_attention_maps.ipynb #maps31j
+def shared_score_fraction(maps):
+    """The part of the scores every latent shares: `maps` (B, cross-attends, h, N, M) softmax weights →
+    (cross-attends, h), the fraction of the scores' variation over the M inputs that is the same for all
+    N latents (the q̄·k part of q·k), averaged over the B examples. 0: nothing shared; 1: one map for all."""
+    maps = torch.as_tensor(_check_weights(maps, ("B", "cross-attends", "h", "N", "M")))
+    scores = maps.clamp_min(1e-30).log()  # each latent's scores, up to a constant per latent
+    scores = scores - scores.mean(-1, keepdim=True)  # (B, cross-attends, h, N, M)
+    shared = scores.mean(-2, keepdim=True)  # (B, cross-attends, h, 1, M): what every latent has
+    total = scores.square().sum((-1, -2)).clamp_min(1e-30)
+    return (scores.shape[-2] * shared.square().sum((-1, -2)) / total).mean(0)  # (cross-attends, h)
 
 
 # %% ../../notebooks/10_attention_maps.ipynb #42855dea
