@@ -16,6 +16,7 @@ __all__ = [
     "FourierAdapter",
     "PointAdapter",
     "CentredLinear",
+    "block_settings",
     "cross_attend",
     "latent_tower",
     "learned_array",
@@ -198,6 +199,20 @@ class CentredLinear(nn.Linear):
         return out - out.mean(dim=-2, keepdim=True)
 
 
+# %% ../notebooks/04_perceiver.ipynb #blocksettings
+def block_settings(config, num_heads, widening_factor):
+    "What every attention block of the encoder takes from the config, beside its widths."
+    return dict(
+        num_heads=num_heads,
+        qk_channels=config.qk_channels,
+        v_channels=config.v_channels,
+        widening_factor=widening_factor,
+        gelu=config.gelu,
+        fused=config.fused,
+        attention_scale=config.attention_scale,
+    )
+
+
 # %% ../notebooks/04_perceiver.ipynb #d04b85f1
 CROSS_ATTENDS = {"plain": CrossAttentionBlock}  # appendix A3 adds "latent_side": the same read, reordered
 
@@ -209,17 +224,9 @@ def cross_attend(config):
         raise ValueError(
             "latent_side_projections=True needs `import perceiver_lite.performance.fast` first (A3)"
         )
+    settings = block_settings(config, config.num_cross_heads, config.cross_widening)
     block = CROSS_ATTENDS[kind](
-        config.latent_dim,
-        config.input_dim,
-        num_heads=config.num_cross_heads,
-        qk_channels=config.qk_channels,
-        v_channels=config.v_channels,
-        widening_factor=config.cross_widening,
-        use_query_residual=config.use_query_residual,
-        gelu=config.gelu,
-        fused=config.fused,
-        attention_scale=config.attention_scale,
+        config.latent_dim, config.input_dim, use_query_residual=config.use_query_residual, **settings
     )
     if config.centre_cross_queries:  # notebook 10: the part of the scores all latents share, removed
         block.attention.to_q = CentredLinear(block.attention.to_q)
@@ -229,17 +236,9 @@ def cross_attend(config):
 # %% ../notebooks/04_perceiver.ipynb #95bcd090
 def latent_tower(config):
     "L self-attention blocks over the latents `(B, N, D)`."
-    block = dict(
-        num_heads=config.num_self_heads,
-        qk_channels=config.qk_channels,
-        v_channels=config.v_channels,
-        widening_factor=config.self_widening,
-        gelu=config.gelu,
-        fused=config.fused,
-        attention_scale=config.attention_scale,
-    )
+    settings = block_settings(config, config.num_self_heads, config.self_widening)
     return LatentTower(
-        SelfAttentionBlock(config.latent_dim, **block) for _ in range(config.num_self_attends_per_block)
+        SelfAttentionBlock(config.latent_dim, **settings) for _ in range(config.num_self_attends_per_block)
     )
 
 
