@@ -44,7 +44,7 @@ FLOW_IMAGES = (
 
 
 def gray_image(name, downscale=2):
-    "An image bundled with scikit-image (no download), grey in [0, 1], shrunk `downscale`× → `(H, W)` float32."
+    "A picture bundled with scikit-image (no download), grey in [0, 1], shrunk `downscale`× → `(H, W)`."
     if name not in FLOW_IMAGES:
         raise ValueError(f"name must be one of {FLOW_IMAGES}, got {name!r}")
     check_ints(SimpleNamespace(downscale=downscale), ("downscale",))
@@ -68,15 +68,19 @@ def _check_motion(size, max_displacement):
         raise ValueError(f"max_displacement must be finite and ≥ 0, got {max_displacement}")
 
 
+# %% ../../notebooks/07_optical_flow.ipynb #763ce973
 def flow_field(kind, size, max_displacement, generator=None):
-    "A random displacement field `(2, H, W)` of `kind` (u along x, v along y), no component above `max_displacement`."
+    """A random displacement field `(2, H, W)` of `kind`, u along x and v along y.
+
+    No component exceeds `max_displacement`."""
     if kind not in FLOW_KINDS:
         raise ValueError(f"kind must be one of {FLOW_KINDS}, got {kind!r}")
     _check_motion(size, max_displacement)
     uniform = lambda *shape: 2 * torch.rand(*shape, generator=generator) - 1  # in [-1, 1)
-    flow = (
-        uniform(2, 1, 1).expand(2, size, size) if kind == "shift" else torch.zeros(2, size, size)
-    )  # (2, H, W)
+    if kind == "shift":
+        flow = uniform(2, 1, 1).expand(2, size, size)  # (2, H, W): one (u, v) for the whole crop
+    else:
+        flow = torch.zeros(2, size, size)  # (2, H, W)
     if "affine" in kind:
         axis = torch.linspace(-1, 1, size)
         grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"))  # (2, H, W): x then y, in [-1, 1]
@@ -84,9 +88,8 @@ def flow_field(kind, size, max_displacement, generator=None):
         flow = flow + torch.einsum("ij,jhw->ihw", matrix, grid) + shift  # (2, H, W)
     if "smooth" in kind:
         coarse = uniform(1, 2, 3, 3)  # (1, 2, 3, 3)
-        flow = (
-            flow + F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)[0]
-        )  # (2, H, W)
+        smooth = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)[0]  # (2, H, W)
+        flow = flow + smooth  # (2, H, W)
     return max_displacement * flow / flow.abs().max().clamp(min=1.0)  # (2, H, W)
 
 
@@ -135,7 +138,9 @@ def flow_pairs(images, batch_size, size, kind="shift", max_displacement=2.0, gen
 
 # %% ../../notebooks/07_optical_flow.ipynb #31e19fd6
 def end_point_error(flow, target, valid=None):
-    "Mean Euclidean distance between flows `(B, 2, H, W)` over the pixels, or over the `valid` ones `(B, H, W)`."
+    """Mean Euclidean distance between flows `(B, 2, H, W)`.
+
+    Averaged over all pixels, or over the `valid` ones `(B, H, W)` when given."""
     tensors = isinstance(flow, torch.Tensor) and isinstance(target, torch.Tensor)
     if not tensors or flow.dim() != 4 or flow.shape[1] != 2 or flow.shape != target.shape:
         raise ValueError(
@@ -176,7 +181,9 @@ def color_wheel(size=64):
 
 # %% ../../notebooks/07_optical_flow.ipynb #6ba9ea8e
 def frame_patches(frames, patch_size=3):
-    "Frames `(B, F, H, W)` → each pixel's `patch_size`² patch in every frame `(B, F, k², H, W)`, as `PerceiverIOFlow` reads them."
+    """Frames `(B, F, H, W)` → each pixel's `patch_size`² patch in every frame `(B, F, k², H, W)`.
+
+    The layout `PerceiverIOFlow` reads."""
     check_ints(SimpleNamespace(patch_size=patch_size), ("patch_size",))
     if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or patch_size % 2 == 0:
         raise ValueError(
@@ -197,7 +204,9 @@ def normalise_frames(frames):
 
 # %% ../../notebooks/07_optical_flow.ipynb #07clas01
 def classical_flow(frames, method="tvl1", **settings):
-    "Frames `(B, 2, H, W)` → scikit-image's flow from frame 1 to frame 2, `(B, 2, H, W)` as (u, v) like `flow_pairs`."
+    """Frames `(B, 2, H, W)` → scikit-image's flow from frame 1 to frame 2, `(B, 2, H, W)`.
+
+    Ordered (u, v), like `flow_pairs`."""
     if method not in ("ilk", "tvl1"):
         raise ValueError(f"method must be 'ilk' (Lucas–Kanade) or 'tvl1', got {method!r}")
     if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or frames.shape[1] != 2:
