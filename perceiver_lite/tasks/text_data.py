@@ -31,97 +31,26 @@ import torch.nn.functional as F
 from ..checks import check_ints, describe
 
 # %% ../../notebooks/06_bytes_mlm.ipynb #58425e78
-STDLIB_MODULES = (  # sorted; importing any of them has no side effects
-    "abc",
-    "argparse",
-    "ast",
-    "base64",
-    "bisect",
-    "calendar",
-    "cmd",
-    "codecs",
-    "collections",
-    "colorsys",
-    "configparser",
-    "contextlib",
-    "copy",
-    "csv",
-    "dataclasses",
-    "datetime",
-    "decimal",
-    "difflib",
-    "enum",
-    "fnmatch",
-    "fractions",
-    "functools",
-    "getopt",
-    "gettext",
-    "glob",
-    "graphlib",
-    "gzip",
-    "hashlib",
-    "heapq",
-    "hmac",
-    "html",
-    "inspect",
-    "io",
-    "ipaddress",
-    "itertools",
-    "json",
-    "keyword",
-    "linecache",
-    "locale",
-    "logging",
-    "lzma",
-    "math",
-    "mimetypes",
-    "numbers",
-    "operator",
-    "optparse",
-    "os",
-    "pathlib",
-    "pickle",
-    "pprint",
-    "queue",
-    "quopri",
-    "random",
-    "re",
-    "reprlib",
-    "sched",
-    "secrets",
-    "selectors",
-    "shlex",
-    "shutil",
-    "socket",
-    "statistics",
-    "string",
-    "struct",
-    "subprocess",
-    "tarfile",
-    "tempfile",
-    "textwrap",
-    "threading",
-    "timeit",
-    "tokenize",
-    "traceback",
-    "types",
-    "typing",
-    "unittest",
-    "urllib.parse",
-    "uuid",
-    "warnings",
-    "weakref",
-    "zipfile",
-    "zlib",
+# sorted; importing any of them has no side effects
+STDLIB_MODULES = tuple(
+    """
+    abc argparse ast base64 bisect calendar cmd codecs collections colorsys configparser contextlib copy
+    csv dataclasses datetime decimal difflib enum fnmatch fractions functools getopt gettext glob
+    graphlib gzip hashlib heapq hmac html inspect io ipaddress itertools json keyword linecache locale
+    logging lzma math mimetypes numbers operator optparse os pathlib pickle pprint queue quopri random
+    re reprlib sched secrets selectors shlex shutil socket statistics string struct subprocess tarfile
+    tempfile textwrap threading timeit tokenize traceback types typing unittest urllib.parse uuid
+    warnings weakref zipfile zlib
+    """.split()
 )
 
 
+# %% ../../notebooks/06_bytes_mlm.ipynb #9ba066e6
 def module_docstrings(name):
     "The docstrings of module `name` and of the public classes and functions it defines, in name order."
     module = importlib.import_module(name)
-    with (
-        warnings.catch_warnings()
-    ):  # looking at deprecated aliases (typing.io) warns; reading them is harmless
+    # looking at deprecated aliases (typing.io) warns; reading them is harmless
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         # the objects as they are now: a package that replaces one when imported drops its docstring (torch
         # replaces inspect.getfile; bokeh, which Dask's dashboard imports, replaces warnings.formatwarning)
@@ -186,7 +115,9 @@ WHITESPACE = torch.tensor([9, 10, 13, 32])  # tab, newline, carriage return, spa
 
 
 def mask_words(ids, mask_fraction=0.15, generator=None):
-    "Whole-word masking of byte ids `(B, T)`: each word is hidden with probability `mask_fraction` → bool `(B, T)`."
+    """Whole-word masking of byte ids `(B, T)` → bool `(B, T)`.
+
+    Each word is hidden, all its bytes, with probability `mask_fraction`."""
     if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
         raise ValueError(f"ids must be int64 (B, T), got {describe(ids)}")
     if not isinstance(mask_fraction, (int, float)) or not 0 <= mask_fraction <= 1:
@@ -205,7 +136,6 @@ def masked_positions(mask):
         raise ValueError(f"mask must be bool (B, T), got {describe(mask)}")
     counts = mask.sum(dim=1)  # (B,)
     num_queries = max(int(counts.max()), 1) if mask.numel() else 1
-    order = torch.argsort(
-        (~mask).to(torch.int8), dim=1, stable=True
-    )  # (B, T) masked positions first, in order
+    # (B, T): masked positions first, in order
+    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
     return order[:, :num_queries], torch.arange(num_queries) < counts[:, None]  # (B, O), (B, O)
