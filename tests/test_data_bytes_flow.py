@@ -311,27 +311,40 @@ def test_frame_patches():
 
 # ---------------------------------------------------------------------------------------------- layering
 PACKAGE = Path(__file__).resolve().parents[1] / "perceiver_lite"
-# checks, the door's rules, lies below every module; what is not listed sits on top
-LAYERS = {"checks": -1, "attention": 0, "position": 0, "blocks": 1, "fast": 1.5, "perceiver": 2, "io": 3}
+# the core, in layers: checks, the door's rules, lies below every module; the subpackages sit on top
+CORE = {"checks": -1, "attention": 0, "position": 0, "blocks": 1, "perceiver": 2, "io": 3}
 MODEL_MODULES = {"attention", "position", "blocks", "perceiver", "io"}
 
 
-def package_imports(module):
-    "The package modules `module` imports (relative imports, as nbdev writes them)."
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    return {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
-    }
+def package_imports(path):
+    "The package modules a module imports, dotted from the package (nbdev writes them as relative imports)."
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(parts[: len(parts) - node.level])
+            found.add(".".join(base + (node.module.split(".") if node.module else [])))
+    return found
 
 
 @pytest.mark.parametrize("module", ["text_data", "flow", "points"])
 def test_data_modules_know_no_model(module):
-    assert not package_imports(module) & MODEL_MODULES
+    imported = {name.split(".")[0] for name in package_imports(PACKAGE / "tasks" / f"{module}.py")}
+    assert not imported & MODEL_MODULES, f"tasks.{module} imports {imported & MODEL_MODULES}"
 
 
-@pytest.mark.parametrize("module", sorted(LAYERS))
-def test_nothing_imports_upward(module):
-    upward = {name for name in package_imports(module) if LAYERS.get(name, 4) >= LAYERS[module]}
-    assert not upward, f"{module} imports {upward}, which are not below it"
+@pytest.mark.parametrize("module", sorted(CORE))
+def test_the_core_imports_only_the_core_below_it(module):
+    "No core module imports a subpackage (performance, runner, course, ...) or a layer at or above its own."
+    imported = package_imports(PACKAGE / f"{module}.py")
+    upward = {name for name in imported if CORE.get(name, 9) >= CORE[module]}
+    assert not upward, f"{module} imports {upward}, which are not the core below it"
+
+
+def test_the_layering_check_sees_an_upward_import(tmp_path, monkeypatch):
+    fake = tmp_path / "perceiver_lite"
+    fake.mkdir()
+    (fake / "blocks.py").write_text("from .performance.fast import LatentSideCrossAttention\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    with pytest.raises(AssertionError, match="performance.fast"):
+        test_the_core_imports_only_the_core_below_it("blocks")

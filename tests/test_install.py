@@ -70,7 +70,8 @@ def loaded_by_import():
 def test_import_perceiver_lite_needs_only_declared_dependencies():
     core = declared()
     for module in loaded_by_import():
-        path = PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
+        path = PACKAGE.joinpath(*module.split(".")[1:])
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")  # a subpackage or a module
         for name in top_level_imports(path):
             missing = distributions(name) - core
             assert distributions(name) & core, (
