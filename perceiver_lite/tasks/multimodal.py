@@ -53,7 +53,8 @@ def _moving_sprites(shape_ids, num_frames, size, generator):
 
 # %% ../../notebooks/08_multimodal.ipynb #fdacbd58
 def _tones(pitch_ids, length, num_pitches, generator):
-    "A sine at the pitch's frequency (±5%), random phase, under a beating envelope of random rhythm: `(n, L)`."
+    """Tones `(n, L)`: a sine at the pitch's frequency (±5%) with a random phase, under a beating envelope
+    of random rhythm."""
     count = len(pitch_ids)
     frequency = 0.04 + 0.08 * pitch_ids.float() / max(num_pitches - 1, 1)  # cycles per sample, ≤ 0.12
     frequency = frequency * (1 + 0.05 * (2 * torch.rand(count, generator=generator) - 1))
@@ -85,6 +86,7 @@ def _check_av_args(num_clips, num_frames, size, audio_length, num_shapes, num_pi
         raise ValueError(f"noise must be finite and ≥ 0, got {noise}")
 
 
+# %% ../../notebooks/08_multimodal.ipynb #b6e1529a
 def make_av_clips(
     num_clips, num_frames=8, size=12, audio_length=256, num_shapes=3, num_pitches=2, noise=0.3, seed=0
 ):
@@ -103,7 +105,9 @@ def make_av_clips(
 
 # %% ../../notebooks/08_multimodal.ipynb #f8b1ac00
 def patchify(array, patch_shape):
-    "Non-overlapping patches of a grid, each flattened into channels: `(B, *grid)` → `(B, *grid / patch, prod(patch))`."
+    """Non-overlapping patches of a grid, each flattened into channels.
+
+    `(B, *grid)` → `(B, *grid / patch, prod(patch))`."""
     if not isinstance(array, torch.Tensor) or array.dim() < 2:
         raise ValueError(
             f"array must be a tensor (B, *grid) with at least one grid axis, got {describe(array)}"
@@ -119,14 +123,15 @@ def patchify(array, patch_shape):
     patches = array.reshape(array.shape[0], *split)  # (B, g0/p0, p0, g1/p1, p1, …)
     order = [0, *range(1, 2 * axes, 2), *range(2, 2 * axes + 1, 2)]
     patches = patches.permute(order)  # (B, g0/p0, g1/p1, …, p0, p1, …)
-    return patches.reshape(
-        array.shape[0], *(g // p for g, p in zip(grid, patch_shape)), -1
-    )  # (B, *grid/patch, P)
+    counts = [g // p for g, p in zip(grid, patch_shape)]  # patches along each grid axis
+    return patches.reshape(array.shape[0], *counts, -1)  # (B, *grid/patch, P)
 
 
 # %% ../../notebooks/08_multimodal.ipynb #ceea0ab6
 def _check_modality_configs(modalities, min_padding):
-    "Names (str) → 'fourier' `PerceiverConfig`s, and `min_padding` an int ≥ 0; else raise, naming what was given."
+    """Names (str) → 'fourier' `PerceiverConfig`s, and `min_padding` an int ≥ 0.
+
+    Otherwise raise, naming what was given."""
     if (
         not isinstance(modalities, dict)
         or not modalities
@@ -139,15 +144,17 @@ def _check_modality_configs(modalities, min_padding):
     check_ints(SimpleNamespace(min_padding=min_padding), ("min_padding",), least=0)
 
 
+# %% ../../notebooks/08_multimodal.ipynb #a77b59ae
 class MultimodalAdapter(nn.Module):
-    "Modalities `{name: (B, *grid, C_m)}` → one input array `(B, Σ M_m, C)`: own Fourier features, learned padding."
+    """Modalities `{name: (B, *grid, C_m)}` → one input array `(B, Σ M_m, C)`.
+
+    Each modality has its own Fourier features and its own learned padding."""
 
     def __init__(self, modalities, min_padding=2):
         super().__init__()
         _check_modality_configs(modalities, min_padding)
-        modalities = dict(
-            sorted(modalities.items())
-        )  # by name: equal dicts, whatever their order, give one model
+        # by name: equal dicts, whatever their order, give one model
+        modalities = dict(sorted(modalities.items()))
         self.adapters = nn.ModuleDict({name: FourierAdapter(c) for name, c in modalities.items()})
         self.channels = max(c.input_dim for c in modalities.values()) + min_padding
         self.padding = nn.ParameterDict(
@@ -172,9 +179,11 @@ def _clip_modalities():
     }
 
 
+# %% ../../notebooks/08_multimodal.ipynb #ee09a94c
 @dataclass
 class MultimodalConfig:
-    "Each modality's `PerceiverConfig` (adapter 'fourier'), the padding, and the Perceiver's (adapter 'none')."
+    """Each modality's `PerceiverConfig` (adapter 'fourier'), the padding, and the Perceiver's config
+    (adapter 'none')."""
 
     modalities: dict[str, PerceiverConfig] = field(default_factory=_clip_modalities)
     perceiver: PerceiverConfig = field(
@@ -202,7 +211,9 @@ class MultimodalConfig:
 
 # %% ../../notebooks/08_multimodal.ipynb #25baa47d
 def check_modalities(inputs, modalities, dtype):
-    "The door's check: a non-empty dict of known modalities, each `(B, *grid, C_m)` of `dtype`, one B for all."
+    """The door's check: a non-empty dict of known modalities, each `(B, *grid, C_m)` of `dtype`.
+
+    Every modality holds the same B examples."""
     names = tuple(sorted(modalities))
     if not isinstance(inputs, dict):
         raise TypeError(f"inputs must be a dict of modalities {names}, got {type(inputs).__name__}")
