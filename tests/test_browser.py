@@ -1,9 +1,14 @@
-"""The attention viewer in a real browser: JupyterLab serves a temporary copy of notebook 10, Chromium
-(driven by Playwright, using the system browser from tools/install_chromium.sh) runs every cell, moves
-the latent slider with the keyboard and checks that the picture changes.
+"""The attention viewer in a real browser: JupyterLab serves a temporary copy of notebook 10b, Chromium
+(driven by Playwright, using the system browser from tools/install_chromium.sh) runs every cell at the
+notebook's test size (the viewer's wiring is under test here, not the training), then works the viewer's
+controls as a reader would — a key press on the latent slider, a click on "scores", a tick on "every latent
+at once", another head from the drop-down — and checks after each that the caption names the new selection
+and that the picture itself changed (the PNG's bytes differ from every earlier frame's).
 
 Skipped only on a machine without /usr/bin/chromium and without CI set; under CI it fails instead."""
 
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -23,7 +28,7 @@ from conftest import free_port, kill_leftovers
 pytestmark = pytest.mark.slow  # minutes: kept out of the fast subset (pytest -m "not slow")
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "10_attention_maps.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "10b_attention_viewer.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SERVER_START_S = 120  # JupyterLab's first start builds no assets, but a busy machine is slow
-RUN_ALL_S = 600  # the notebook's default run, with room for a loaded CPU
+RUN_ALL_S = 600  # the notebook at its test size, with room for a very loaded CPU
 STEP_S = 120  # every other wait: kernel start, one redraw
 VIEWER = ".attention-viewer"
 SETTINGS = {  # JupyterLab user settings: no news or update pop-ups, and every cell kept in the DOM
@@ -49,6 +54,10 @@ KERNEL_IDLE = """() => {
     const context = panel && panel.sessionContext;
     const kernel = context && context.session && context.session.kernel;
     return Boolean(kernel) && context.isReady && kernel.status === "idle";
+}"""
+SRC_CHANGED = """([selector, old]) => {
+    const img = document.querySelector(selector);
+    return img !== null && img.getAttribute("src") !== old;
 }"""
 RUN_ALL = """() => {
     window.__runAll = undefined;
@@ -106,7 +115,7 @@ def _shutdown(server, base, token, runtime, log):
 
 @pytest.fixture
 def lab(tmp_path, request):
-    "A JupyterLab server on a free local port, serving a copy of notebook 10; shut down whatever happens."
+    "A JupyterLab server on a free local port, serving a copy of notebook 10b; shut down whatever happens."
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing; run tools/install_chromium.sh"
         if os.environ.get("CI"):
@@ -127,6 +136,7 @@ def lab(tmp_path, request):
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as a reader has it
+    env["PERCEIVER_LITE_TEST_SIZE"] = "1"  # the notebook's test size: seconds of training, not minutes
     # One thread for these tiny models: barely slower on an idle machine, and immune to the
     # many-fold slow-down of two spinning OpenMP threads when other processes share the cores.
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -182,7 +192,34 @@ def _error_output(page):
     return "\n".join(errors)[-3000:] or "none shown"
 
 
-def test_viewer_redraws_when_the_latent_slider_moves(lab):
+def _redraw(page, viewer, action, caption):
+    """Do `action`, then wait until the viewer shows `caption` and a new picture; returns the PNG's digest."""
+    before = viewer.locator("img").get_attribute("src")
+    action()
+    viewer.get_by_text(caption).wait_for()
+    _wait_idle(page)
+    page.wait_for_function(SRC_CHANGED, arg=[f"{VIEWER} img", before])
+    after = viewer.locator("img").get_attribute("src")
+    assert after.startswith("data:image/png;base64,") and after != before
+    return hashlib.sha256(base64.b64decode(after.split(",", 1)[1])).hexdigest()
+
+
+def _run_all(page, first):
+    "Run every cell; wait for the viewer's first caption and the end of the run, which must succeed."
+    page.evaluate(RUN_ALL)
+    page.wait_for_function(  # the viewer's caption, or the end of the run (a failed one ends early)
+        "([selector, text]) => window.__runAll !== undefined || "
+        "[...document.querySelectorAll(selector)].some(node => node.innerText.includes(text))",
+        arg=[VIEWER, first],
+        timeout=RUN_ALL_S * 1000,
+        polling=500,
+    )
+    page.wait_for_function("() => window.__runAll !== undefined", timeout=STEP_S * 1000)
+    ran = page.evaluate("window.__runAll")
+    assert ran is True, f"running all cells failed ({ran}); error output: {_error_output(page)}"
+
+
+def test_viewer_controls_redraw_the_picture(lab):
     from playwright.sync_api import sync_playwright
 
     started = time.monotonic()
@@ -194,37 +231,39 @@ def test_viewer_redraws_when_the_latent_slider_moves(lab):
             page.set_default_timeout(STEP_S * 1000)
             page.goto(f"{lab.base}/lab/tree/{NOTEBOOK.name}?reset&token={lab.token}")
             _wait_idle(page)
-            page.evaluate(RUN_ALL)
-            first = "showing example 0, cross-attend 0, head 0, latent 0"
-            page.wait_for_function(  # the viewer's caption, or the end of the run (a failed one ends early)
-                "([selector, text]) => window.__runAll !== undefined || "
-                "[...document.querySelectorAll(selector)].some(node => node.innerText.includes(text))",
-                arg=[VIEWER, first],
-                timeout=RUN_ALL_S * 1000,
-                polling=500,
-            )
-            page.wait_for_function("() => window.__runAll !== undefined", timeout=STEP_S * 1000)
-            ran = page.evaluate("window.__runAll")
-            assert ran is True, f"running all cells failed ({ran}); error output: {_error_output(page)}"
+            first = "showing example 0, cross-attend 0, head 0, latent 0: softmax weights"
+            _run_all(page, first)
             viewer = page.locator(VIEWER)
             viewer.get_by_text(first).wait_for()
             _wait_idle(page)
-            image = viewer.locator("img")
-            image.wait_for()
-            before = image.get_attribute("src")
-            assert before.startswith("data:image/png;base64,")
-
+            viewer.locator("img").wait_for()
+            src = viewer.locator("img").get_attribute("src")
+            digests = [hashlib.sha256(base64.b64decode(src.split(",", 1)[1])).hexdigest()]
             slider = viewer.locator(".widget-slider").filter(has_text="latent").locator(".noUi-handle")
-            slider.press("ArrowRight")  # a real key press on the focused handle: latent 0 → 1
-            viewer.get_by_text("showing example 0, cross-attend 0, head 0, latent 1").wait_for()
-            _wait_idle(page)
-            page.wait_for_function(
-                "([selector, old]) => { const img = document.querySelector(selector);"
-                " return img !== null && img.getAttribute('src') !== old; }",
-                arg=[f"{VIEWER} img", before],
-            )
-            after = image.get_attribute("src")
-            assert after.startswith("data:image/png;base64,") and after != before
+            scores = "(log-weights centred per latent)"
+            steps = [  # a real key press on the focused handle, clicks, a choice from the drop-down
+                (lambda: slider.press("ArrowRight"), "head 0, latent 1: softmax weights"),
+                (
+                    lambda: viewer.locator(".widget-toggle-button", has_text="scores").click(),
+                    f"head 0, latent 1: scores {scores}",
+                ),
+                (
+                    lambda: viewer.locator(".widget-checkbox input[type=checkbox]").check(),
+                    f"head 0, all 32 latents: scores {scores}",
+                ),
+                (
+                    lambda: (
+                        viewer.locator(".widget-dropdown")
+                        .filter(has_text="head")
+                        .locator("select")
+                        .select_option(label="1")
+                    ),
+                    f"showing example 0, cross-attend 0, head 1, all 32 latents: scores {scores}",
+                ),
+            ]
+            for action, caption in steps:
+                digests.append(_redraw(page, viewer, action, caption))
+            assert len(set(digests)) == len(digests), f"a control left the picture unchanged: {digests}"
             viewer.scroll_into_view_if_needed()
             page.screenshot(path=str(screenshot))
         finally:
