@@ -49,19 +49,18 @@ def _disc_radius(radius, count, points, generator):
 
 def _cylinder(count, points, generator, radius=0.6, half=0.7):
     z = half * (2 * torch.rand(count, points, generator=generator) - 1)
-    on_cap = torch.rand(count, points, generator=generator) < radius / (
-        radius + 2 * half
-    )  # caps' share of the area
+    # a point lies on a cap with the caps' share of the area
+    on_cap = torch.rand(count, points, generator=generator) < radius / (radius + 2 * half)
     r = torch.where(on_cap, _disc_radius(radius, count, points, generator), torch.full_like(z, radius))
     z = torch.where(on_cap, half * z.sign(), z)
     angle = _angles(count, points, generator)
     return torch.stack([r * angle.cos(), r * angle.sin(), z], dim=-1)  # (n, P, 3)
 
 
+# %% ../../notebooks/09_point_clouds.ipynb #7d5c2ea7
 def _cone(count, points, generator, radius=0.7, half=0.7):
-    depth = torch.rand(
-        count, points, generator=generator
-    ).sqrt()  # 0 at the apex: the side's area grows linearly
+    # 0 at the apex: the side's area grows linearly
+    depth = torch.rand(count, points, generator=generator).sqrt()
     on_base = torch.rand(count, points, generator=generator) < 0.3
     r = torch.where(on_base, _disc_radius(radius, count, points, generator), radius * depth)
     z = torch.where(on_base, torch.full_like(r, -half), half - 2 * half * depth)
@@ -114,6 +113,7 @@ def _check_cloud_args(num_clouds, num_points, shapes, scale_range, noise):
         raise ValueError(f"noise must be finite and ≥ 0, got {noise}")
 
 
+# %% ../../notebooks/09_point_clouds.ipynb #1c124025
 def make_point_clouds(
     num_clouds, num_points=256, shapes=tuple(POINT_SHAPES), scale_range=(0.6, 1.0), noise=0.02, seed=0
 ):
@@ -145,8 +145,11 @@ class PointNetConfig:
         check_ints(self, ("num_classes", "width", "input_channels"))
 
 
+# %% ../../notebooks/09_point_clouds.ipynb #6f3c118a
 class PointNet(nn.Module):
-    "PointNet-style classifier: per-point MLP, max over points, MLP head: `(B, P, C)` → logits `(B, classes)`."
+    """PointNet-style classifier: `(B, P, C)` → logits `(B, classes)`.
+
+    A per-point MLP, the max over points, then an MLP head."""
 
     def __init__(self, config):
         super().__init__()
