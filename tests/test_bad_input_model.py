@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from perceiver_lite.course.viewer import viewer_frame
 from perceiver_lite.course.viz import (
-    attention_frame,
-    attention_viewer,
     cross_attention_maps,
     plot_decoder_attention,
     plot_image_attention,
@@ -225,18 +224,13 @@ PLOTS = [
     ),
     (
         "frame-latent-float",
-        r"latent must lie in \[0, 7\) as an int, got 2.0",
-        lambda: attention_frame(IMAGES, MAPS, latent=2.0),
+        r"query must lie in \[0, 7\) as an int, got 2.0",
+        lambda: viewer_frame(IMAGES, MAPS, query=2.0),
     ),
     (
-        "frame-fewer-inputs-than-maps",
-        r"inputs must hold the 3 examples the maps were made for, got 2",
-        lambda: attention_frame(IMAGES[:2], MAPS, example=2),
-    ),
-    (
-        "viewer-fewer-inputs-than-maps",
-        r"inputs must hold the 3 examples the maps were made for, got 1",
-        lambda: attention_viewer(IMAGES[:1], MAPS),
+        "frame-example-beyond-the-maps",
+        r"example must lie in \[0, 3\) as an int, got 3",
+        lambda: viewer_frame(IMAGES, MAPS, example=3),
     ),
 ]
 
@@ -252,6 +246,6 @@ def test_plots_take_numpy_and_tensor_indices():
     "Indices from numpy or torch are ints too: the checks turn them into Python ints."
     for latents in (np.array([0, 3]), torch.tensor([0, 3]), range(2)):
         plt.close(plot_image_attention(IMAGES[0], MAPS[0], latents=latents, heads=np.array([1])))
-    figure, caption = attention_frame(IMAGES, MAPS, example=np.int64(2), latent=torch.tensor(6).item())
+    figure, caption = viewer_frame(IMAGES, MAPS, example=np.int64(2), query=torch.tensor(6).item())
     plt.close(figure)
-    assert caption == "showing example 2, cross-attend 0, head 0, latent 6"
+    assert caption.startswith("showing example 2, cross-attend 0, head 0, latent 6"), caption

@@ -1,5 +1,5 @@
-"""perceiver_lite.course.viz beyond the notebook: captured maps, headless plots, the viewer's update and
-widgets."""
+"""perceiver_lite.course.viz beyond the notebook: captured maps and headless plots (the viewer of notebook
+10b has tests/test_viewer.py)."""
 
 import subprocess
 import sys
@@ -14,14 +14,11 @@ import torch
 from matplotlib.figure import Figure
 
 from perceiver_lite.course.viz import (
-    attention_frame,
-    attention_viewer,
     cross_attention_maps,
     plot_decoder_attention,
     plot_image_attention,
     plot_score_maps,
     plot_sequence_attention,
-    show_attention_frame,
 )
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
@@ -137,9 +134,6 @@ def test_score_maps_are_the_log_weights_scaled_per_panel(image_maps):
         (lambda maps: plot_sequence_attention(torch.rand(29), maps[0]), r"T = 29"),
         (lambda maps: plot_decoder_attention(maps[0, 0]), r"\(B, h, O, N\)"),
         (lambda maps: plot_decoder_attention(maps[:, 0], example=3), r"example must lie in \[0, 3\)"),
-        (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, latent=7), r"latent must lie in \[0, 7\)"),
-        (lambda maps: attention_frame(torch.rand(3, 6, 5), maps, cross_attend=-1), r"cross_attend must lie"),
-        (lambda maps: attention_viewer(torch.rand(3, 6, 5), maps[0]), r"\(B, cross-attends, h, N, M\)"),
     ],
 )
 def test_bad_arguments(image_maps, call, message):
@@ -159,8 +153,6 @@ def test_sequence_figure():
         plot_sequence_attention(signals[0, :, 0].numpy(), maps[0].numpy(), heads=[0]).axes[-1].get_xlabel()
         == "time step"
     )
-    figure, caption = attention_frame(signals, maps, example=1, cross_attend=1, latent=4)
-    assert caption == "showing example 1, cross-attend 1, head 0, latent 4"
 
 
 def test_decoder_figure():
@@ -172,43 +164,3 @@ def test_decoder_figure():
     torch.testing.assert_close(
         torch.tensor(images[2].images[0].get_array().data).double(), weights[1, 2].double()
     )
-
-
-def test_frame_caption_names_the_selection(image_model, image_maps):
-    _, images = image_model
-    fig, caption = attention_frame(images, image_maps, example=2, cross_attend=1, head=1, latent=6)
-    assert caption == "showing example 2, cross-attend 1, head 1, latent 6"
-    assert isinstance(fig, Figure) and fig.get_suptitle() == caption
-    shown = fig.axes[1].images[1].get_array()
-    expected = image_maps[2, 1, 1, 6].reshape(6, 5).double()
-    torch.testing.assert_close(
-        torch.tensor(shown.data).double(), expected / expected.max()
-    )  # scaled to the panel's maximum
-
-
-def test_update_prints_caption_and_closes_its_figure(image_model, image_maps, capsys):
-    _, images = image_model
-    open_before = len(plt.get_fignums())
-    caption = show_attention_frame(images, image_maps, example=1, cross_attend=2, head=0, latent=3)
-    assert caption == "showing example 1, cross-attend 2, head 0, latent 3"
-    assert caption in capsys.readouterr().out
-    assert len(plt.get_fignums()) == open_before
-
-
-def test_viewer_controls_drive_the_update(image_model, image_maps, capsys):
-    _, images = image_model
-    viewer = attention_viewer(images, image_maps)
-    assert "showing example 0, cross-attend 0, head 0, latent 0" in capsys.readouterr().out
-    controls = {w.description: w for row in viewer.children[:2] for w in row.children}
-    assert list(controls) == ["example", "cross-attend", "head", "latent"]
-    assert controls["example"].max == 2 and controls["latent"].max == 6
-    assert not controls["example"].continuous_update and not controls["latent"].continuous_update
-    assert list(controls["cross-attend"].options) == [0, 1, 2] and list(controls["head"].options) == [0, 1]
-    controls["latent"].value = 5
-    assert "showing example 0, cross-attend 0, head 0, latent 5" in capsys.readouterr().out
-    controls["cross-attend"].value = 2
-    controls["example"].value = 1
-    printed = capsys.readouterr().out
-    assert "showing example 0, cross-attend 2, head 0, latent 5" in printed
-    assert "showing example 1, cross-attend 2, head 0, latent 5" in printed
-    assert "attention-viewer" in viewer._dom_classes
