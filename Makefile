@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast reproduce notebooks experiments long-context export lab bench docs clean-venv
+.PHONY: test test-fast reproduce notebooks experiments long-context ar-context export lab bench docs clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,7 @@ test-fast: $(STAMP)  # day-to-day: the tests not marked slow, without the notebo
 reproduce: $(STAMP)  # the sweeps first: notebook 11 shows the results/*.csv they write
 	$(MAKE) experiments
 	$(MAKE) long-context
+	$(MAKE) ar-context
 	$(MAKE) notebooks
 	$(BIN)/python tools/reproduce.py --times
 
@@ -60,3 +61,7 @@ long-context: $(STAMP)  # notebook 06b's sweep, about an hour on 2 cores; a run 
 		--lrs 0.001 0.003 --latents 64 128 --no-test --out results/06_long_context_choice.csv
 	$(BIN)/python -m perceiver_lite.runner.long_context --windows 2048 1024 512 --budgets 240 180 120 \
 		--seeds 0 1 2 --choose-from results/06_long_context_choice.csv --out results/06_long_context.csv
+
+ar-context: $(STAMP)  # notebook 12's sweep over context lengths, about 15 minutes on 2 cores
+	$(BIN)/python -m perceiver_lite.runner.ar_context --contexts 128 256 512 1024 --seeds 0 1 2 \
+		--transformer-contexts 128 256 --out results/12_context.csv

@@ -16,12 +16,15 @@ __all__ = [
     "CausalTransformer",
     "unigram_bits",
     "bigram_bits",
+    "kneser_ney_bits",
     "generate",
 ]
 
 # %% ../../notebooks/12_perceiver_ar.ipynb #c83ef607
 from dataclasses import dataclass
+from types import SimpleNamespace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -170,6 +173,45 @@ def bigram_bits(train, text):
     counts = torch.bincount(ids[:-1] * 256 + ids[1:], minlength=256 * 256).reshape(256, 256).double() + 1
     ids = _byte_ids(text, "text")
     return -(counts / counts.sum(dim=1, keepdim=True)).log2()[ids[:-1], ids[1:]]  # (len(text) − 1,)
+
+
+# %% ../../notebooks/12_perceiver_ar.ipynb #c12new1
+def _grams(ids, k):
+    "The codes of every k-gram of `ids` (int64 byte values), the last byte lowest → `(len − k + 1,)` int64."
+    codes = np.zeros(max(len(ids) - k + 1, 0), dtype=np.int64)
+    for j in range(k if len(codes) else 0):
+        codes = codes * 256 + ids[j : len(ids) - k + 1 + j]
+    return codes
+
+
+def _lookup(keys, values, queries):
+    "`values[i]` where `keys[i]` equals each query, else 0; `keys` sorted."
+    if not len(keys):
+        return np.zeros(len(queries))
+    at = np.searchsorted(keys, queries).clip(max=len(keys) - 1)
+    return np.where(keys[at] == queries, values[at], 0)
+
+
+# %% ../../notebooks/12_perceiver_ar.ipynb #c12new2
+def kneser_ney_bits(train, text, order=4, discount=0.75):
+    """−log₂ P(b | the `order` − 1 bytes before it) for bytes `order` − 1, `order`, … of `text`, under
+    interpolated Kneser–Ney counts of `train`, absolute discount `discount` → `(len(text) − order + 1,)`."""
+    train, text = _byte_ids(train, "train").numpy(), _byte_ids(text, "text").numpy()
+    check_ints(SimpleNamespace(order=order), ("order",))
+    probability = np.full(len(text) - order + 1, 1 / 256)  # order 0: every byte alike
+    for k in range(1, order + 1):
+        if k == order:  # the highest order counts k-grams
+            keys, counts = np.unique(_grams(train, k), return_counts=True)
+        else:  # lower orders: how many distinct bytes precede each k-gram
+            keys, counts = np.unique(np.unique(_grams(train, k + 1)) % 256**k, return_counts=True)
+        histories, where = np.unique(keys // 256, return_inverse=True)
+        totals, kinds = np.bincount(where, weights=counts), np.bincount(where)  # c(h ·), N₁₊(h ·)
+        queries = _grams(text, k)[order - k :]  # the k-gram ending at each scored byte
+        total = _lookup(histories, totals, queries // 256)
+        kept = np.maximum(_lookup(keys, counts, queries) - discount, 0)
+        given = discount * _lookup(histories, kinds, queries // 256)
+        probability = np.where(total > 0, (kept + given * probability) / np.maximum(total, 1), probability)
+    return torch.from_numpy(-np.log2(probability))
 
 
 # %% ../../notebooks/12_perceiver_ar.ipynb #b83c8c6b

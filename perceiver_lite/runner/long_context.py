@@ -36,39 +36,39 @@ def chosen(path):
 KEY = ("model", "seed", "window", "lr", "latents")  # what tells one run from another
 
 
-def _done(out):
-    "The runs the CSV at `out` already holds, as tuples of `KEY` strings."
+def _done(out, key=KEY):
+    "The runs the CSV at `out` already holds, as tuples of their `key` columns, as strings."
     if not Path(out).exists():
         return set()
     with open(out, newline="") as file:
-        return {tuple(row[k] for k in KEY) for row in csv.DictReader(file)}
+        return {tuple(row[k] for k in key) for row in csv.DictReader(file)}
 
 
-def _append(out, rows):
+def _append(out, rows, columns=COLUMNS):
     new = not out.exists()
     with out.open("a", newline="") as file:
-        writer = csv.DictWriter(file, COLUMNS, restval="")
+        writer = csv.DictWriter(file, columns, restval="")
         if new:
             writer.writeheader()
         writer.writerows(rows)
 
 
 # %% ../../notebooks/A6f_long_context_sweep.ipynb #cA6f010
-def sweep(runs, out, workers=2, scheduler=None):
-    """Execute `runs` (keyword dicts for `tasks.long_context.run`) on a Dask cluster of `workers` one-thread
-    processes (or the one at `scheduler`), appending each run's rows to the CSV at `out` as it finishes."""
+def sweep(runs, out, workers=2, scheduler=None, task=run, key=KEY, columns=COLUMNS):
+    """Execute `runs` (keyword dicts for `task`, by default `tasks.long_context.run`) on a Dask cluster of
+    `workers` one-thread processes (or the one at `scheduler`), appending the rows each returns to the CSV
+    at `out` as it finishes; runs whose `key` the CSV already holds are skipped."""
     from dask.distributed import as_completed
 
-    done, out = _done(out), Path(out)
-    todo = [r for r in runs if tuple(str(r[k]) for k in KEY) not in done]
+    done, out = _done(out, key), Path(out)
+    todo = [r for r in runs if tuple(str(r[k]) for k in key) not in done]
     if not todo:
         return out
     with cluster(workers, scheduler) as client:
-        for future in as_completed([client.submit(run, **r, pure=False) for r in todo]):
+        for future in as_completed([client.submit(task, **r, pure=False) for r in todo]):
             rows = future.result()
-            _append(out, rows)
-            last = rows[-1]
-            print(f"{last['model']}, seed {last['seed']}, T = {last['window']}: {last['val_accuracy']:.1%}")
+            _append(out, rows, columns)
+            print("done:", ", ".join(f"{k} {rows[-1][k]}" for k in key))
     return out
 
 

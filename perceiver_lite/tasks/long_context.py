@@ -243,9 +243,22 @@ def _corpora():
 
 
 # %% ../../notebooks/06b_long_context.ipynb #c06b030
-def run(model, seed, window, budget, lr, latents=64, context=9, bytes_per_step=32768, points=8, test=True):
+def run(
+    model,
+    seed,
+    window,
+    budget,
+    lr,
+    latents=64,
+    context=9,
+    bytes_per_step=32768,
+    points=8,
+    test=True,
+    keep=None,
+):
     """One run at a CPU budget: rows of `COLUMNS`, one per evaluation point. Validation is scored at every
-    point; the training and test splits once, at the last point, and only when `test`."""
+    point; the training and test splits once, at the last point, and only when `test`. `keep`, a dict,
+    receives the trained model under its name."""
     torch.set_num_threads(1)  # CPU seconds are one core's
     corpora, batch_size, rows = _corpora(), bytes_per_step // window, []
     validation = fixed_batches(corpora["validation"], window, batch_size, 10_000)
@@ -268,4 +281,6 @@ def run(model, seed, window, budget, lr, latents=64, context=9, bytes_per_step=3
         )[0]
         test_set = fixed_batches(corpora["test"], window, batch_size, 20_000)
         rows[-1]["test_accuracy"], rows[-1]["test_seen_elsewhere_accuracy"] = accuracy(net, test_set)
+    if keep is not None:
+        keep[model] = net
     return rows
