@@ -737,6 +737,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                       'perceiver_lite/tasks/long_context.py'),
                                                    'perceiver_lite.tasks.long_context.corpus_record': ( 'long_context.html#corpus_record',
                                                                                                         'perceiver_lite/tasks/long_context.py'),
+                                                   'perceiver_lite.tasks.long_context.final_scores': ( 'long_context.html#final_scores',
+                                                                                                       'perceiver_lite/tasks/long_context.py'),
                                                    'perceiver_lite.tasks.long_context.fixed_batches': ( 'long_context.html#fixed_batches',
                                                                                                         'perceiver_lite/tasks/long_context.py'),
                                                    'perceiver_lite.tasks.long_context.learning_rate': ( 'long_context.html#learning_rate',

@@ -24,6 +24,7 @@ __all__ = [
     "learning_rate",
     "train_for",
     "fixed_batches",
+    "final_scores",
     "run",
 ]
 
@@ -233,6 +234,13 @@ def fixed_batches(corpus, length, batch_size, seed, count=4):
     ]
 
 
+def final_scores(net, corpora, window, batch_size):
+    "Accuracy on fixed training and test batches: the columns a run's last row adds."
+    train = accuracy(net, fixed_batches(corpora["train"], window, batch_size, 30_000))[0]
+    test, test_seen = accuracy(net, fixed_batches(corpora["test"], window, batch_size, 20_000))
+    return dict(train_accuracy=train, test_accuracy=test, test_seen_elsewhere_accuracy=test_seen)
+
+
 _CORPORA = {}  # split: bytes, read once per process
 
 
@@ -243,22 +251,9 @@ def _corpora():
 
 
 # %% ../../notebooks/06b_long_context.ipynb #c06b030
-def run(
-    model,
-    seed,
-    window,
-    budget,
-    lr,
-    latents=64,
-    context=9,
-    bytes_per_step=32768,
-    points=8,
-    test=True,
-    keep=None,
-):
-    """One run at a CPU budget: rows of `COLUMNS`, one per evaluation point. Validation is scored at every
-    point; the training and test splits once, at the last point, and only when `test`. `keep`, a dict,
-    receives the trained model under its name."""
+def run(model, seed, window, budget, lr, latents=64, bytes_per_step=32768, points=8, test=True, keep=None):
+    """One run at a CPU budget → rows of `COLUMNS`, one per evaluation point: validation at every point,
+    the training and test splits once at the last (when `test`). `keep`, a dict, receives the model."""
     torch.set_num_threads(1)  # CPU seconds are one core's
     corpora, batch_size, rows = _corpora(), bytes_per_step // window, []
     validation = fixed_batches(corpora["validation"], window, batch_size, 10_000)
@@ -266,21 +261,15 @@ def run(
 
     def point(net, cpu_seconds, step):
         val, val_seen = accuracy(net, validation)
-        rows.append(
-            {**settings, "cpu_seconds": round(cpu_seconds, 2), "step": step, "val_accuracy": val}
-            | {"seen_elsewhere_accuracy": val_seen}
-        )
+        rows.append(settings | dict(cpu_seconds=round(cpu_seconds, 2), step=step, val_accuracy=val))
+        rows[-1]["seen_elsewhere_accuracy"] = val_seen
 
     torch.manual_seed(seed)
-    net = MODELS[model](window_config(window, context, latents))
+    net = MODELS[model](window_config(window, latents=latents))
     generator = torch.Generator().manual_seed(seed)
     train_for(net, corpora["train"], budget, window, batch_size, lr, generator, point, points)
     if test:  # scored once, at the end
-        rows[-1]["train_accuracy"] = accuracy(
-            net, fixed_batches(corpora["train"], window, batch_size, 30_000)
-        )[0]
-        test_set = fixed_batches(corpora["test"], window, batch_size, 20_000)
-        rows[-1]["test_accuracy"], rows[-1]["test_seen_elsewhere_accuracy"] = accuracy(net, test_set)
+        rows[-1].update(final_scores(net, corpora, window, batch_size))
     if keep is not None:
         keep[model] = net
     return rows
