@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from perceiver_lite.runner.experiments import point_model, point_settings
+from perceiver_lite.runner.parameters import point_settings
+from perceiver_lite.runner.scale import point_model
 from perceiver_lite.tasks.training import load_mnist1d, seed_everything, train
 
 

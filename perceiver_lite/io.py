@@ -28,16 +28,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from perceiver_lite.checks import (
-    check_decoder_config,
-    check_io_config,
-    check_io_inputs,
-    check_mask,
-    check_tensor,
-    describe,
-)
-
 from .blocks import CrossAttentionBlock
+from .checks import check_io_inputs, check_mask, check_tensor, describe
+from .config_checks import check_decoder_config, check_io_config
 from .perceiver import ADAPTERS, FourierAdapter, PerceiverConfig, PerceiverEncoder
 from .position import LearnedPositionEncoding, fourier_position_features
 

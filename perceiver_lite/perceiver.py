@@ -9,13 +9,11 @@ __all__ = [
     "ADAPTERS",
     "CROSS_ATTENDS",
     "PerceiverArchitecture",
-    "per_axis",
     "PerceiverVariants",
     "PerceiverConfig",
     "imagenet_config",
     "FourierAdapter",
     "PointAdapter",
-    "CentredLinear",
     "block_settings",
     "cross_attend",
     "latent_tower",
@@ -27,14 +25,14 @@ __all__ = [
 ]
 
 # %% ../notebooks/04_perceiver.ipynb #36413f4b
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .blocks import CrossAttentionBlock, LatentTower, SelfAttentionBlock
-from .checks import check_mask, check_perceiver_config, check_tensor
+from .blocks import CentredLinear, CrossAttentionBlock, LatentTower, SelfAttentionBlock
+from .checks import check_mask, check_tensor
+from .config_checks import check_perceiver_config, per_axis
 from .position import fourier_channels, fourier_features, fourier_position_features
 
 
@@ -64,23 +62,6 @@ class PerceiverArchitecture:
     v_channels: int = None
     use_query_residual: bool = True
     num_classes: int = 10
-
-
-# %% ../notebooks/04_perceiver.ipynb #b3c1e7a2
-def per_axis(value, name, kinds, default=None):
-    """A per-axis field (`input_shape`, `max_resolution`) as a tuple of finite `kinds`, bools refused;
-    None gives `default`."""
-    if value is None and default is not None:
-        return default
-    if not isinstance(value, (tuple, list)) or any(
-        isinstance(v, bool) or not isinstance(v, kinds) for v in value
-    ):
-        raise TypeError(
-            f"{name} must be a tuple with one {'int' if kinds is int else 'number'} per axis, got {value!r}"
-        )
-    if not all(math.isfinite(v) for v in value):
-        raise ValueError(f"{name} must be finite, got {tuple(value)}")
-    return tuple(value)
 
 
 # %% ../notebooks/04_perceiver.ipynb #fb5a7efe
@@ -182,21 +163,6 @@ class PointAdapter(nn.Module):
 
 
 ADAPTERS = {"fourier": FourierAdapter, "points": PointAdapter, "none": lambda config: nn.Identity()}
-
-
-# %% ../notebooks/04_perceiver.ipynb #centred01
-class CentredLinear(nn.Linear):
-    """A Linear whose outputs `(B, N, out)` have their mean over the N rows subtracted. As a read's query
-    projection it removes the part of every score that all latents share (notebook 10 derives why)."""
-
-    def __init__(self, linear):
-        with torch.random.fork_rng(devices=[]):  # its own initial values are replaced: draw none
-            super().__init__(linear.in_features, linear.out_features)
-        self.load_state_dict(linear.state_dict())
-
-    def forward(self, rows):
-        out = super().forward(rows)  # (B, N, out)
-        return out - out.mean(dim=-2, keepdim=True)
 
 
 # %% ../notebooks/04_perceiver.ipynb #blocksettings

@@ -4,7 +4,7 @@ writes under build/ only, never over the committed results/ and figures/."""
 import pytest
 
 from perceiver_lite.runner import experiments
-from perceiver_lite.runner.experiments import check_name
+from perceiver_lite.runner.parameters import check_name
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "/tmp/x", "..", "", ".hidden", "a b", "x\\y", None, 3])

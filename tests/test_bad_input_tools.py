@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_MODALITIES
 from safetensors.torch import save_file
 
 from perceiver_lite.course.exercises import EXERCISES, check
@@ -15,7 +16,6 @@ from perceiver_lite.io import DecoderConfig
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 from perceiver_lite.relatives.pretrained import (
     AutoencoderConfig,
-    AutoencoderModalities,
     FlowConfig,
     ImageStemConfig,
     StemClassifierConfig,
@@ -89,17 +89,7 @@ STEM_ENCODER = PerceiverConfig(adapter="none", input_channels=STEM.channels, **S
 FLOW_ENCODER = PerceiverConfig(adapter="none", input_channels=16 + 18, **SMALL)
 FLOW_DECODER = DecoderConfig(query_dim=34, latent_dim=16, output_channels=2)
 FLOW = dict(patch_channels=9, channels=16, num_bands=4, max_resolution=(6, 6))
-MODALITIES = AutoencoderModalities(
-    num_frames=2,
-    image_size=8,
-    image_bands=2,
-    output_shape=(2, 8, 8),
-    audio_samples=64,
-    samples_per_patch=8,
-    audio_bands=3,
-    num_labels=5,
-    label_query_channels=6,
-)
+MODALITIES = SMALL_MODALITIES
 
 BAD_CONFIGS = [  # (id, exception, message, a call that builds the config)
     (

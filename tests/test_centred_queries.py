@@ -4,7 +4,8 @@ remove, what they keep, and that a saved centred model comes back centred."""
 import torch
 
 from perceiver_lite.attention import split_heads
-from perceiver_lite.perceiver import CentredLinear, Perceiver, PerceiverConfig
+from perceiver_lite.blocks import CentredLinear
+from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 from perceiver_lite.weights.checkpoint import load, save
 
 CONFIG = dict(num_latents=8, latent_dim=16, num_self_heads=2, num_cross_heads=2, qk_channels=8, num_bands=4)

@@ -15,6 +15,7 @@ from typing import Optional
 
 import pytest
 import torch
+from conftest import SMALL_MODALITIES
 from safetensors.torch import save_file
 from torch import nn
 
@@ -30,7 +31,6 @@ from perceiver_lite.relatives.ar import CausalTransformer, PerceiverAR, Perceive
 from perceiver_lite.relatives.hip import HiP, HiPConfig
 from perceiver_lite.relatives.pretrained import (
     AutoencoderConfig,
-    AutoencoderModalities,
     FlowConfig,
     ImageStemConfig,
     PerceiverIOAutoencoder,
@@ -130,17 +130,7 @@ BYTES_LM = PerceiverIOConfig(
 )
 SEQUENCE = (2, 40, 1)
 STEM = ImageStemConfig("conv", out_channels=8, num_bands=2, max_resolution=(4, 4))
-MODALITIES = AutoencoderModalities(
-    num_frames=2,
-    image_size=8,
-    image_bands=2,
-    output_shape=(2, 8, 8),
-    audio_samples=64,
-    samples_per_patch=8,
-    audio_bands=3,
-    num_labels=5,
-    label_query_channels=6,
-)
+MODALITIES = SMALL_MODALITIES
 MODELS_UNDER_TEST = {  # every model class of the package: (class, small config, input)
     "Perceiver": (Perceiver, CONFIGS["sequence"], SEQUENCE),
     "PerceiverEncoder": (

@@ -311,8 +311,17 @@ def test_frame_patches():
 
 # ---------------------------------------------------------------------------------------------- layering
 PACKAGE = Path(__file__).resolve().parents[1] / "perceiver_lite"
-# the core, in layers: checks, the door's rules, lies below every module; the subpackages sit on top
-CORE = {"checks": -1, "attention": 0, "position": 0, "blocks": 1, "perceiver": 2, "io": 3}
+# the core, in layers: the door's rules lie below every module (the configs' rules on the fields'); the
+# subpackages sit on top
+CORE = {
+    "checks": -2,
+    "config_checks": -1,
+    "attention": 0,
+    "position": 0,
+    "blocks": 1,
+    "perceiver": 2,
+    "io": 3,
+}
 MODEL_MODULES = {"attention", "position", "blocks", "perceiver", "io"}
 
 

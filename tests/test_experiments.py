@@ -13,15 +13,16 @@ import pytest
 import torch
 
 from perceiver_lite.runner import experiments
-from perceiver_lite.runner.experiments import (
+from perceiver_lite.runner.experiments import run_point
+from perceiver_lite.runner.parameters import (
     check_parameters,
     declared_parameters,
     grid,
     parse_assignments,
-    read_results,
-    run_point,
-    write_csv,
+    point_settings,
 )
+from perceiver_lite.runner.results import read_results, write_csv
+from perceiver_lite.runner.scale import point_model
 from perceiver_lite.tasks.training import (
     MODEL_KINDS,
     CNNClassifier,
@@ -128,14 +129,14 @@ def test_jitter_scales_each_sequence_within_bounds_and_is_free_when_off():
 
 
 def test_point_model_builds_the_kind_and_configuration_of_the_point():
-    perceiver = experiments.point_model(experiments.point_settings(TINY))
+    perceiver = point_model(point_settings(TINY))
     assert (
         perceiver.config.num_latents == 4
         and perceiver.config.latent_dim == 16
         and perceiver.config.num_bands == 4
     )
-    assert perceiver.config.max_resolution == (experiments.point_settings({})["max_resolution"],)
-    assert isinstance(experiments.point_model(experiments.point_settings({"model": "cnn"})), CNNClassifier)
+    assert perceiver.config.max_resolution == (point_settings({})["max_resolution"],)
+    assert isinstance(point_model(point_settings({"model": "cnn"})), CNNClassifier)
 
 
 def test_parameters_are_checked_and_typed():

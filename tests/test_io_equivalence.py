@@ -10,6 +10,7 @@ import pytest
 import torch
 
 transformers = pytest.importorskip("transformers")
+from conftest import SMALL_PORT  # noqa: E402
 from transformers import PerceiverConfig as ReferenceConfig  # noqa: E402
 from transformers.models.perceiver.modeling_perceiver import (  # noqa: E402
     PerceiverBasicDecoder,
@@ -21,18 +22,7 @@ from transformers.models.perceiver.modeling_perceiver import (  # noqa: E402
 from perceiver_lite.io import PerceiverIO, PerceiverIOClassifier, PerceiverIOMaskedLM  # noqa: E402
 from perceiver_lite.weights.convert import from_transformers, io_state_from_transformers  # noqa: E402
 
-SMALL = dict(
-    num_latents=8,
-    d_latents=32,
-    d_model=32,
-    num_blocks=2,
-    num_self_attends_per_block=2,
-    num_self_attention_heads=4,
-    num_cross_attention_heads=1,
-    max_position_embeddings=40,
-    image_size=16,
-    num_labels=5,
-)
+SMALL = dict(SMALL_PORT, image_size=16)
 WIDE = dict(
     SMALL,
     num_latents=6,

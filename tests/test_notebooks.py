@@ -139,7 +139,7 @@ def test_defaults_are_the_stored_run(path, monkeypatch):
 
 def test_test_size_shrinks_the_runs(monkeypatch):
     "Under make test (PERCEIVER_LITE_TEST_SIZE=1) a sized parameter takes its second value."
-    from perceiver_lite.runner.experiments import TEST_SIZE, sized
+    from perceiver_lite.runner.parameters import TEST_SIZE, sized
 
     monkeypatch.setenv(TEST_SIZE, "1")
     assert sized(2000, 60) == 60

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 transformers = pytest.importorskip("transformers")
+from conftest import SMALL_PORT  # noqa: E402
 from transformers import PerceiverConfig as ReferenceConfig  # noqa: E402
 
 from perceiver_lite.io import PerceiverIOClassifier, PerceiverIOMaskedLM  # noqa: E402
@@ -26,17 +27,7 @@ from perceiver_lite.relatives.pretrained import PerceiverIOAutoencoder, Perceive
 from perceiver_lite.weights.convert import ARCHITECTURES, from_transformers, load_pretrained  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(
-    num_latents=8,
-    d_latents=32,
-    d_model=32,
-    num_blocks=2,
-    num_self_attends_per_block=2,
-    num_self_attention_heads=4,
-    num_cross_attention_heads=1,
-    max_position_embeddings=40,
-    num_labels=5,
-)
+SMALL = SMALL_PORT
 MULTIMODAL = dict(
     num_frames=2,
     audio_samples_per_frame=16,

@@ -16,15 +16,9 @@ import pytest
 from conftest import free_port, kill_leftovers
 
 from perceiver_lite.runner import experiments
-from perceiver_lite.runner.experiments import (
-    expected_seconds,
-    imported_modules,
-    plan,
-    point_key,
-    remember,
-    run_point,
-    source_digest,
-)
+from perceiver_lite.runner.digests import imported_modules, point_key, source_digest
+from perceiver_lite.runner.experiments import expected_seconds, plan, remember, run_point
+from perceiver_lite.runner.results import read_results
 
 pytestmark = pytest.mark.slow  # minutes: kept out of the fast subset (pytest -m "not slow")
 
@@ -69,7 +63,7 @@ def test_cluster_sweep_equals_sequential_reports_failures_and_resumes(isolated, 
     again, failures = experiments.sweep("pair", SWEPT, FIXED, workers=2)
     assert "4 points, 4 cached, 0 to run" in capsys.readouterr().out and not failures
     assert again == records and time.perf_counter() - start < 10
-    written = experiments.read_results(isolated / "results" / "pair.csv")
+    written = read_results(isolated / "results" / "pair.csv")
     assert [(r["model"], r["seed"]) for r in written] == [("mlp", 0), ("mlp", 1), ("cnn", 0), ("cnn", 1)]
 
 

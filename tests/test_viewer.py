@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from conftest import small_image_model
 from matplotlib.figure import Figure
 
 from perceiver_lite.course.viewer import (
@@ -22,7 +23,7 @@ from perceiver_lite.course.viewer import (
 )
 from perceiver_lite.course.viz import cross_attention_maps
 from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOConfig
-from perceiver_lite.perceiver import Perceiver, PerceiverConfig
+from perceiver_lite.perceiver import PerceiverConfig
 from perceiver_lite.weights.checkpoint import save
 
 
@@ -34,21 +35,7 @@ def close_figures():
 
 @pytest.fixture(scope="module")
 def image_model():
-    torch.manual_seed(0)
-    config = PerceiverConfig(
-        input_channels=1,
-        input_shape=(6, 5),
-        num_bands=4,
-        num_latents=7,
-        latent_dim=16,
-        num_blocks=2,
-        num_self_attends_per_block=1,
-        num_cross_attends=2,
-        num_cross_heads=2,
-        qk_channels=8,
-        num_self_heads=2,
-    )
-    return Perceiver(config), torch.randn(3, 6, 5, 1)
+    return small_image_model(reads=2)
 
 
 @pytest.fixture(scope="module")

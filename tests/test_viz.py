@@ -11,6 +11,7 @@ matplotlib.use("agg")
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from conftest import small_image_model
 from matplotlib.figure import Figure
 
 from perceiver_lite.course.viz import (
@@ -31,21 +32,7 @@ def close_figures():
 
 @pytest.fixture(scope="module")
 def image_model():
-    torch.manual_seed(0)
-    config = PerceiverConfig(
-        input_channels=1,
-        input_shape=(6, 5),
-        num_bands=4,
-        num_latents=7,
-        latent_dim=16,
-        num_blocks=3,
-        num_self_attends_per_block=1,
-        num_cross_attends=3,
-        num_cross_heads=2,
-        qk_channels=8,
-        num_self_heads=2,
-    )
-    return Perceiver(config), torch.randn(3, 6, 5, 1)
+    return small_image_model(reads=3)
 
 
 @pytest.fixture(scope="module")

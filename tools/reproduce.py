@@ -34,14 +34,9 @@ from pathlib import Path
 
 import papermill as pm
 
-from perceiver_lite.runner.experiments import (
-    NOTE,
-    TEST_SIZE,
-    imported_modules,
-    read_results,
-    source_digest,
-    write_csv,
-)
+from perceiver_lite.runner.digests import NOTE, imported_modules, source_digest
+from perceiver_lite.runner.parameters import TEST_SIZE
+from perceiver_lite.runner.results import read_results, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS, FIGURES, SCRATCH = ROOT / "notebooks", ROOT / "figures", ROOT / "build" / "reproduce"

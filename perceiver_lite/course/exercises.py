@@ -219,8 +219,9 @@ def report(verdict):
 
 
 # %% ../../notebooks/A7_exercise_checks.ipynb #414e3a51
-CASE_MODULES = [  # the modules that define the exercises (A7b–A7d), in the course's order
+CASE_MODULES = [  # the modules that define the exercises (A7b–A7e), in the course's order
     "perceiver_lite.course.exercise_cases_attention",
+    "perceiver_lite.course.exercise_cases_position",
     "perceiver_lite.course.exercise_cases_perceiver",
     "perceiver_lite.course.exercise_cases_io",
 ]

@@ -43,30 +43,24 @@ from perceiver_lite.checks import (
     check_types,
 )
 
+# %% ../../notebooks/A9_pretrained_architectures.ipynb #a9reexpc
+from perceiver_lite.relatives.autoencoder import (
+    AutoencoderAdapter,
+    AutoencoderConfig,
+    AutoencoderModalities,
+    AutoencoderQueries,
+    PerceiverIOAutoencoder,
+    padded,
+    point_positions,
+    video_patches,
+)
+
 from ..io import DecoderConfig, LearnedQueries, PerceiverDecoder
 from ..perceiver import PerceiverConfig, PerceiverEncoder
 from ..position import LearnedPositionEncoding, fourier_channels, fourier_position_features
 
-# %% ../../notebooks/A9_pretrained_architectures.ipynb #a9reexpc
-from .autoencoder import AutoencoderAdapter as AutoencoderAdapter
-from .autoencoder import AutoencoderConfig as AutoencoderConfig
-from .autoencoder import AutoencoderModalities as AutoencoderModalities
-from .autoencoder import AutoencoderQueries as AutoencoderQueries
-from .autoencoder import PerceiverIOAutoencoder as PerceiverIOAutoencoder
-from .autoencoder import padded as padded
-from .autoencoder import point_positions as point_positions
-from .autoencoder import video_patches as video_patches
-
-_all_ = [
-    "AutoencoderModalities",
-    "AutoencoderConfig",
-    "video_patches",
-    "point_positions",
-    "padded",
-    "AutoencoderAdapter",
-    "AutoencoderQueries",
-    "PerceiverIOAutoencoder",
-]
+_all_ = [AutoencoderModalities, AutoencoderConfig, video_patches, point_positions, padded]
+_all_ += [AutoencoderAdapter, AutoencoderQueries, PerceiverIOAutoencoder]
 
 
 # %% ../../notebooks/A9_pretrained_architectures.ipynb #baf4927b

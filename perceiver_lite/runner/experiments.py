@@ -17,28 +17,7 @@ __all__ = [
     "sweep",
     "reproduce",
     "main",
-    "TEST_SIZE",
     "sized",
-    "repository",
-    "notebook_path",
-    "declared_parameters",
-    "grid",
-    "point_settings",
-    "check_name",
-    "check_parameters",
-    "parse_assignments",
-    "NOTE",
-    "source_digest",
-    "imported_modules",
-    "point_key",
-    "write_csv",
-    "read_results",
-    "summarise",
-    "plot_sweep",
-    "report",
-    "PAPER",
-    "draw_figures",
-    "point_model",
 ]
 
 # %% ../../notebooks/A6_experiment_runner.ipynb #a6impor1
@@ -52,7 +31,6 @@ from tqdm.auto import tqdm
 
 from perceiver_lite.runner.parameters import (
     SWEEPS,
-    TEST_SIZE,
     check_name,
     check_parameters,
     declared_parameters,
@@ -60,31 +38,17 @@ from perceiver_lite.runner.parameters import (
     notebook_path,
     parse_assignments,
     point_name,
-    point_settings,
     quick,
     repository,
     sized,
 )
-from perceiver_lite.runner.results import (
-    PAPER,
-    draw_figures,
-    plot_sweep,
-    read_results,
-    report,
-    summarise,
-    write_csv,
-)
 
-from .digests import NOTE, code_digest, imported_modules, point_key, source_digest
-from .scale import cluster, point_model, train_across_processes
+from .digests import code_digest, point_key
+from .results import draw_figures, plot_sweep, report, write_csv
+from .scale import cluster, train_across_processes
 
 # %% ../../notebooks/A6_experiment_runner.ipynb #a6reexp1
-# defined in the modules of A6b–A6e, imported from here by the notebooks, the tests and the tools
-_all_ = [TEST_SIZE, sized, repository, notebook_path, declared_parameters, grid, point_settings]  # A6b
-_all_ += [check_name, check_parameters, parse_assignments]  # A6b: the checks at the door
-_all_ += [NOTE, source_digest, imported_modules, point_key]  # A6c
-_all_ += [write_csv, read_results, summarise, plot_sweep, report, PAPER, draw_figures]  # A6d
-_all_ += [point_model]  # A6e
+_all_ = [sized]  # defined in A6b; every notebook's parameters cell imports it from here
 
 
 # %% ../../notebooks/A6_experiment_runner.ipynb #08126855

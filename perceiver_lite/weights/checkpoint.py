@@ -6,17 +6,17 @@ models from a registry. Derived in notebooks/A2_checkpoints.ipynb."""
 
 # %% auto #0
 __all__ = [
-    "REGISTRY",
-    "PACKAGE_MODELS",
     "METADATA_KEY",
-    "register",
-    "register_by_name",
-    "registered",
     "config_to_json",
     "config_from_dict",
     "config_from_json",
     "save",
     "load",
+    "REGISTRY",
+    "PACKAGE_MODELS",
+    "register",
+    "register_by_name",
+    "registered",
 ]
 
 # %% ../../notebooks/A2_checkpoints.ipynb #64111576
@@ -33,68 +33,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
-# %% ../../notebooks/A2_checkpoints.ipynb #457b978e
-REGISTRY = {}  # model class name → (model class, config dataclass), or (module, config class name) until used
+from .registry import PACKAGE_MODELS, REGISTRY, register, register_by_name, registered
 
-
-def register(model_cls, config_cls):
-    """Let `save`/`load` handle `model_cls`, a module built as `model_cls(config)` that keeps its
-    `config_cls` dataclass as `.config`. Registering another class of the same name replaces it."""
-    if not (isinstance(model_cls, type) and issubclass(model_cls, torch.nn.Module)):
-        raise TypeError(f"model_cls must be an nn.Module subclass, got {model_cls!r}")
-    if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
-        raise TypeError(f"config_cls must be a dataclass class, got {config_cls!r}")
-    REGISTRY[model_cls.__name__] = (model_cls, config_cls)
-    return model_cls
-
-
-def register_by_name(module, model_name, config_name):
-    "Register `module`'s class `model_name`, whose config is `module`'s `config_name`, importing nothing now."
-    REGISTRY[model_name] = (module, config_name)
-
-
-def registered(name):
-    "The `(model class, config dataclass)` registered as `name`, importing its module on first use."
-    entry = REGISTRY[name]
-    if isinstance(entry[0], str):
-        module = importlib.import_module(entry[0])
-        register(getattr(module, name), getattr(module, entry[1]))
-    return REGISTRY[name]
-
-
-# %% ../../notebooks/A2_checkpoints.ipynb #a2byname
-PACKAGE_MODELS = {  # module → its model classes and their configs, by name
-    "perceiver_lite.perceiver": {"Perceiver": "PerceiverConfig", "PerceiverEncoder": "PerceiverConfig"},
-    "perceiver_lite.io": {
-        "PerceiverIO": "PerceiverIOConfig",
-        "PerceiverIOClassifier": "PerceiverIOConfig",
-        "PerceiverIOMaskedLM": "PerceiverIOConfig",
-    },
-    "perceiver_lite.tasks.multimodal": {"MultimodalPerceiver": "MultimodalConfig"},
-    "perceiver_lite.tasks.points": {"PointNet": "PointNetConfig"},
-    "perceiver_lite.tasks.training": {
-        "MLPClassifier": "MLPClassifierConfig",
-        "CNNClassifier": "CNNClassifierConfig",
-    },
-    "perceiver_lite.relatives.ar": {
-        "PerceiverAR": "PerceiverARConfig",
-        "CausalTransformer": "PerceiverARConfig",
-    },
-    "perceiver_lite.relatives.sets": {
-        "SetTransformer": "SetTransformerConfig",
-        "DeepSets": "DeepSetsConfig",
-        "PerceiverResampler": "ResamplerConfig",
-    },
-    "perceiver_lite.relatives.hip": {"HiP": "HiPConfig"},
-    "perceiver_lite.relatives.pretrained": {
-        "StemClassifier": "StemClassifierConfig",
-        "PerceiverIOFlow": "FlowConfig",
-    },
-    "perceiver_lite.relatives.autoencoder": {"PerceiverIOAutoencoder": "AutoencoderConfig"},
-}
-for _module, _models in PACKAGE_MODELS.items():
-    for _model_name, _config_name in _models.items():
-        register_by_name(_module, _model_name, _config_name)
+# %% ../../notebooks/A2_checkpoints.ipynb #a2reexp1
+_all_ = [REGISTRY, PACKAGE_MODELS, register, register_by_name, registered]  # A2b, imported from here too
 
 
 # %% ../../notebooks/A2_checkpoints.ipynb #426e564a

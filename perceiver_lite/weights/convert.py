@@ -23,12 +23,14 @@ __all__ = [
 # %% ../../notebooks/A1b_reference_architectures.ipynb #a1bimprt
 import dataclasses
 
-from perceiver_lite.relatives.pretrained import (
+from perceiver_lite.relatives.autoencoder import (
     AutoencoderConfig,
     AutoencoderModalities,
+    PerceiverIOAutoencoder,
+)
+from perceiver_lite.relatives.pretrained import (
     FlowConfig,
     ImageStemConfig,
-    PerceiverIOAutoencoder,
     PerceiverIOFlow,
     StemClassifier,
     StemClassifierConfig,
@@ -40,24 +42,15 @@ from perceiver_lite.weights.reference import (
     read_reference_folder,
     reference_config,
 )
-from perceiver_lite.weights.reference import (
-    encoder_state_from_transformers as encoder_state_from_transformers,
-)
 
 from ..io import DecoderConfig, PerceiverIOClassifier, PerceiverIOConfig, PerceiverIOMaskedLM
 from ..position import fourier_channels
 
 # %% ../../notebooks/A1b_reference_architectures.ipynb #a1breexp
-from .reference import REFERENCE_DEFAULTS as REFERENCE_DEFAULTS
+from .reference import REFERENCE_DEFAULTS, encoder_state_from_transformers
 
-_all_ = [
-    "REFERENCE_DEFAULTS",
-    "encoder_state_from_transformers",
-    "config_from_transformers",
-    "io_state_from_transformers",
-    "reference_config",
-    "read_reference_folder",
-]
+_all_ = [REFERENCE_DEFAULTS, encoder_state_from_transformers, config_from_transformers]
+_all_ += [io_state_from_transformers, reference_config, read_reference_folder]
 
 
 # %% ../../notebooks/A1b_reference_architectures.ipynb #c16b86b3
