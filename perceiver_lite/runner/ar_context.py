@@ -38,7 +38,7 @@ from .long_context import sweep
 
 # %% ../../notebooks/A6g_ar_context_sweep.ipynb #cA6g005
 COLUMNS = ("model", "seed", "context", "bits_per_byte", "steps", "cpu_seconds")
-KEY = ("model", "seed", "context")
+KEY = ("model", "seed", "context", "steps")
 MODELS = {"perceiver_ar": PerceiverAR, "transformer": CausalTransformer}
 LONGEST = 1024  # the longest context: every window end leaves room for it
 
@@ -129,8 +129,11 @@ def main(argv=None):
     ]
     command = ["python", "-m", "perceiver_lite.runner.ar_context", *(sys.argv[1:] if argv is None else argv)]
     rows, on_validation = kneser_ney_rows()
-    record = {**corpus_record(_corpora()), "command": command, "kneser_ney_validation_bits": on_validation}
-    Path(args.out).with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    path = Path(args.out).with_suffix(".json")  # every command that added to the CSV, in order
+    commands = json.loads(path.read_text())["commands"] if path.exists() else []
+    commands += [command] if command not in commands else []
+    record = {**corpus_record(_corpora()), "commands": commands, "kneser_ney_validation_bits": on_validation}
+    path.write_text(json.dumps(record, indent=1) + "\n")
     if not Path(args.out).exists():
         from perceiver_lite.runner.long_context import _append
 
