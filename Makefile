@@ -65,5 +65,5 @@ long-context: $(STAMP)  # notebook 06b's sweep, about an hour on 2 cores; a run 
 ar-context: $(STAMP)  # notebook 12's sweep over context lengths, about 15 minutes on 2 cores
 	$(BIN)/python -m perceiver_lite.runner.ar_context --contexts 128 256 512 1024 --seeds 0 1 2 \
 		--transformer-contexts 128 256 --out results/12_context.csv
-	$(BIN)/python -m perceiver_lite.runner.ar_context --contexts 128 1024 --seeds 0 1 2 \
+	$(BIN)/python -m perceiver_lite.runner.ar_context --contexts 128 1024 --seeds 0 1 \
 		--transformer-contexts --steps 3000 --out results/12_context.csv
