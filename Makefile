@@ -56,13 +56,13 @@ lab: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-long-context: $(STAMP)  # notebook 06b's sweep, about an hour on 2 cores; a run already in a CSV is skipped
+long-context: $(STAMP)  # notebook 06b's sweep: 27 runs, 81 CPU minutes of training; a run already in the CSV is skipped
 	$(BIN)/python -m perceiver_lite.runner.long_context --windows 2048 --budgets 60 --seeds 0 \
 		--lrs 0.001 0.003 --latents 64 128 --no-test --out results/06_long_context_choice.csv
 	$(BIN)/python -m perceiver_lite.runner.long_context --windows 2048 1024 512 --budgets 240 180 120 \
 		--seeds 0 1 2 --choose-from results/06_long_context_choice.csv --out results/06_long_context.csv
 
-ar-context: $(STAMP)  # notebook 12's sweep over context lengths, about 15 minutes on 2 cores
+ar-context: $(STAMP)  # notebook 12's sweep over context lengths: about an hour of CPU time in all
 	$(BIN)/python -m perceiver_lite.runner.ar_context --contexts 128 256 512 1024 --seeds 0 1 2 \
 		--transformer-contexts 128 256 --out results/12_context.csv
 	$(BIN)/python -m perceiver_lite.runner.ar_context --contexts 128 1024 --seeds 0 1 \
