@@ -34,7 +34,7 @@ from ..relatives.ar import CausalTransformer, PerceiverAR, PerceiverARConfig, kn
 from ..tasks.long_context import _corpora, corpus_record
 from ..tasks.text_data import byte_windows
 from ..tasks.training import warmup_cosine
-from .long_context import sweep
+from .long_context import _append, sweep
 
 # %% ../../notebooks/A6g_ar_context_sweep.ipynb #cA6g005
 COLUMNS = ("model", "seed", "context", "bits_per_byte", "steps", "cpu_seconds")
@@ -135,8 +135,6 @@ def main(argv=None):
     record = {**corpus_record(_corpora()), "commands": commands, "kneser_ney_validation_bits": on_validation}
     path.write_text(json.dumps(record, indent=1) + "\n")
     if not Path(args.out).exists():
-        from perceiver_lite.runner.long_context import _append
-
         _append(Path(args.out), rows, COLUMNS)
     return sweep(runs, args.out, args.workers, task=context_run, key=KEY, columns=COLUMNS)
 
