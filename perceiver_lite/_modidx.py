@@ -466,6 +466,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                               'perceiver_lite/relatives/hip.py'),
                                               'perceiver_lite.relatives.hip._check_levels': ( 'hierarchy.html#_check_levels',
                                                                                               'perceiver_lite/relatives/hip.py'),
+                                              'perceiver_lite.relatives.hip._check_signal_arguments': ( 'hierarchy.html#_check_signal_arguments',
+                                                                                                        'perceiver_lite/relatives/hip.py'),
                                               'perceiver_lite.relatives.hip._decoder_sizes': ( 'hierarchy.html#_decoder_sizes',
                                                                                                'perceiver_lite/relatives/hip.py'),
                                               'perceiver_lite.relatives.hip.check_hip_config': ( 'hierarchy.html#check_hip_config',

@@ -273,23 +273,38 @@ def perceiver_attention_scores(config, length):
     )
 
 
-# %% ../../notebooks/14_hierarchy.ipynb #c3c1e4e3
-def make_telegraph_signals(count, length=4096, run_lengths=(4, 16, 64, 256), noise=0.5, seed=0):
-    """Random telegraph signals `(count, length, 1)`: ±1 held for runs of r samples (random start phase),
-    plus Gaussian noise; `labels` `(count,)` int64 index `run_lengths`. The class shows in local averages
-    (and, more weakly, in the size of the global mean, about √(r/length))."""
+# %% ../../notebooks/14_hierarchy.ipynb #sigargs1
+def _check_signal_arguments(count, length, run_lengths, noise):
     if not isinstance(count, int) or count < 1 or not isinstance(length, int) or length < 1:
         raise ValueError(f"count and length must be ints ≥ 1, got count={count!r}, length={length!r}")
     if not run_lengths or any(not isinstance(r, int) or r < 1 for r in run_lengths):
         raise ValueError(f"run_lengths must be ints ≥ 1, got {tuple(run_lengths)}")
+    if any(length % (2 * r) for r in run_lengths):
+        raise ValueError(
+            f"length must be a multiple of 2·r for every run length r (an even number of whole runs), "
+            f"got length={length} and run_lengths={tuple(run_lengths)}"
+        )
     if not noise >= 0:
         raise ValueError(f"noise must be ≥ 0, got {noise}")
+
+
+# %% ../../notebooks/14_hierarchy.ipynb #c3c1e4e3
+def make_telegraph_signals(count, length=4096, run_lengths=(4, 16, 64, 256), noise=0.5, seed=0):
+    """Balanced telegraph signals `(count, length, 1)`: M/r runs of r samples, half at +1 and half at −1 in
+    random order, rolled by a random phase, plus Gaussian noise; `labels` `(count,)` int64 index
+    `run_lengths`. Every signal holds exactly M/2 samples at +1 before the noise, so only the order of the
+    samples tells the classes apart."""
+    _check_signal_arguments(count, length, run_lengths, noise)
     generator = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, len(run_lengths), (count,), generator=generator)
     runs = torch.tensor(run_lengths)[labels]  # (count,)
+    num_runs = length // runs  # (count,), even
+    keys = torch.rand(count, length // min(run_lengths), generator=generator)  # a random order of the runs
+    keys[torch.arange(keys.shape[1]) >= num_runs[:, None]] = 2.0  # rows past the signal's runs go last
+    ranks = keys.argsort(dim=1).argsort(dim=1)  # (count, runs): a random permutation of 0 … M/r − 1
+    signs = torch.where(ranks < num_runs[:, None] // 2, 1.0, -1.0)  # half the runs +1, half −1
     phase = (torch.rand(count, generator=generator) * runs).long()  # where the first run starts
-    # (count, M): the run each sample is in
-    run_index = (torch.arange(length) + phase[:, None]) // runs[:, None]
-    signs = torch.rand(count, length // min(run_lengths) + 2, generator=generator).lt(0.5).float() * 2 - 1
+    # (count, M): the run each sample is in, wrapping round so that every run is whole
+    run_index = (torch.arange(length) + phase[:, None]) % length // runs[:, None]
     levels = signs.gather(1, run_index)  # (count, M)
     return (levels + noise * torch.randn(count, length, generator=generator))[..., None], labels
