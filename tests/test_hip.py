@@ -124,7 +124,33 @@ def test_telegraph_signals():
     again, _ = make_telegraph_signals(40, 256, run_lengths=(4, 32), noise=0.0, seed=3)
     assert torch.equal(signals, again)
     flips = (signals[:, 1:] != signals[:, :-1]).sum(dim=(1, 2))
-    assert (flips <= 256 // torch.tensor([4, 32])[labels] + 1).all()
+    assert (flips <= 256 // torch.tensor([4, 32])[labels]).all()
+
+
+def test_telegraph_signals_hold_the_same_values_in_every_class():
+    "Half the samples at +1 in every signal: sorted (order forgotten), all noise-free signals are equal."
+    signals, labels = make_telegraph_signals(200, 128, run_lengths=(2, 8, 64), noise=0.0, seed=5)
+    assert set(labels.tolist()) == {0, 1, 2}
+    assert signals.gt(0).sum(dim=(1, 2)).eq(64).all()
+    values = signals.sort(dim=1).values
+    assert torch.equal(values, values[:1].expand_as(values))
+
+
+def test_telegraph_signals_runs_have_the_class_length():
+    "Read round the circle from a run's start, every run is r equal samples."
+    signals, labels = make_telegraph_signals(30, 64, run_lengths=(4, 16), noise=0.0, seed=1)
+    for signal, label in zip(signals[..., 0], labels):
+        r = (4, 16)[label]
+        starts = (signal != signal.roll(1)).nonzero().flatten()  # changes of sign, round the circle
+        start = int(starts[0]) if len(starts) else 0
+        runs = signal.roll(-start).reshape(-1, r)  # (M/r, r) if every run is whole
+        assert (runs == runs[:, :1]).all()
+
+
+def test_telegraph_noise_has_the_asked_spread():
+    noisy, _ = make_telegraph_signals(50, 512, noise=0.5, seed=2, run_lengths=(4, 16))
+    clean, _ = make_telegraph_signals(50, 512, noise=0.0, seed=2, run_lengths=(4, 16))
+    assert abs((noisy - clean).std().item() - 0.5) < 0.01
 
 
 @pytest.mark.parametrize(
@@ -162,6 +188,8 @@ def test_bad_inputs_raise_naming_expected_and_got():
         (dict(count=0), "count and length must be ints ≥ 1, got count=0"),
         (dict(count=4, run_lengths=(0, 4)), "run_lengths must be ints ≥ 1, got (0, 4)"),
         (dict(count=4, noise=-0.1), "noise must be ≥ 0, got -0.1"),
+        (dict(count=4, length=100), "length must be a multiple of 2·r for every run length r"),
+        (dict(count=4, length=64, run_lengths=(4, 64)), "got length=64 and run_lengths=(4, 64)"),
     ],
 )
 def test_bad_signal_arguments_raise(bad, words):
