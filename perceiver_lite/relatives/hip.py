@@ -57,7 +57,7 @@ def ungroup(grouped, num_groups):
 # %% ../../notebooks/14_hierarchy.ipynb #24963f84
 @dataclass
 class HiPConfig:
-    "A HiP encoder and classifier for 1-D inputs; the defaults are this notebook's model (M = 4,096)."
+    "A HiP encoder and classifier for 1-D inputs; the defaults are the checks' model (M = 4,096)."
 
     input_channels: int = 1  # raw channels per sample
     input_shape: tuple = (4096,)  # (M,), the length the Fourier features are laid out for
