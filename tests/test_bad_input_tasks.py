@@ -177,10 +177,10 @@ CHOICES = {
     ),
     "motion 'zoom' (pairs)": (ValueError, "got 'zoom'", lambda: flow_pairs(IMAGES, 2, 16, "zoom")),
     "motion None": (ValueError, "got None", lambda: flow_pairs(IMAGES, 2, 16, None)),
-    "split 'test'": (
+    "split 'dev'": (
         ValueError,
-        "split must be 'train' or 'held_out', got 'test'",
-        lambda: docstring_corpus("test"),
+        "split must be one of \\('train', 'validation', 'test', 'held_out'\\), got 'dev'",
+        lambda: docstring_corpus("dev"),
     ),
     "modules one str": (
         TypeError,

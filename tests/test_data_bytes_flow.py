@@ -29,6 +29,7 @@ from perceiver_lite.tasks.text_data import (
     WHITESPACE,
     byte_windows,
     docstring_corpus,
+    split_of,
     is_held_out,
     mask_words,
     masked_positions,
@@ -111,6 +112,20 @@ def test_corpus_splits_disjoint(corpus):
     assert held_out[:200] not in corpus
 
 
+def test_held_out_halves_into_validation_and_test(corpus):
+    splits = {name: split_of(name) for name in STDLIB_MODULES}
+    validation = [name for name, s in splits.items() if s == "validation"]
+    test = [name for name, s in splits.items() if s == "test"]
+    assert validation and test and not set(validation) & set(test)
+    assert sorted(validation + test) == [name for name in STDLIB_MODULES if is_held_out(name)]
+    halves = docstring_corpus("validation"), docstring_corpus("test")
+    assert min(map(len, halves)) > 10_000  # each half holds enough text to score on
+    assert halves[0][:200] not in halves[1] and halves[1][:200] not in halves[0]
+    assert halves[0][:200] not in corpus and halves[1][:200] not in corpus
+    with pytest.raises(ValueError, match="held_out_fraction must lie in \\(0, 1\\), got 0"):
+        split_of("json", 0)
+
+
 def test_byte_windows_shapes(corpus):
     ids = byte_windows(corpus, 64, 5, torch.Generator().manual_seed(0))
     assert ids.shape == (5, 64) and ids.dtype == torch.int64
@@ -157,7 +172,10 @@ def test_masked_positions_round_trip(corpus):
         (lambda c: mask_words(torch.zeros(4, dtype=torch.long)), "ids must be int64 (B, T), got"),
         (lambda c: mask_words(torch.zeros(2, 4, dtype=torch.long), -0.1), "got -0.1"),
         (lambda c: masked_positions(torch.zeros(2, 4)), "mask must be bool (B, T), got"),
-        (lambda c: docstring_corpus("test"), "split must be 'train' or 'held_out', got 'test'"),
+        (
+            lambda c: docstring_corpus("dev"),
+            "split must be one of ('train', 'validation', 'test', 'held_out'), got 'dev'",
+        ),
         (lambda c: docstring_corpus(held_out_fraction=1.5), "got 1.5"),
     ],
 )

@@ -7,10 +7,12 @@ notebooks/06_bytes_mlm.ipynb."""
 # %% auto #0
 __all__ = [
     "STDLIB_MODULES",
+    "SPLITS",
     "MASK_ID",
     "VOCAB_SIZE",
     "WHITESPACE",
     "module_docstrings",
+    "split_of",
     "is_held_out",
     "docstring_corpus",
     "byte_windows",
@@ -70,24 +72,37 @@ def module_docstrings(name):
 
 
 # %% ../../notebooks/06_bytes_mlm.ipynb #1d914bab
-def is_held_out(name, held_out_fraction=0.2):
-    "True for the modules of the held-out split: a stable hash of the name, not Python's per-process `hash`."
+SPLITS = ("train", "validation", "test", "held_out")  # held_out: validation and test together
+
+
+def split_of(name, held_out_fraction=0.2):
+    """The split a module belongs to: "train", or for `held_out_fraction` of them "validation" or "test".
+
+    Stable hashes of the name (CRC-32), not Python's per-process `hash`: one picks the held-out modules,
+    a second, salted one halves them into validation and test."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a module name (str), got {type(name).__name__}")
     if not 0 < held_out_fraction < 1:
         raise ValueError(f"held_out_fraction must lie in (0, 1), got {held_out_fraction}")
-    return zlib.crc32(name.encode()) % 1000 < held_out_fraction * 1000
+    if zlib.crc32(name.encode()) % 1000 >= held_out_fraction * 1000:
+        return "train"
+    return "validation" if zlib.crc32(b"validation:" + name.encode()) % 2 == 0 else "test"
+
+
+# %% ../../notebooks/06_bytes_mlm.ipynb #1d914babb
+def is_held_out(name, held_out_fraction=0.2):
+    "True for the modules of the held-out splits (validation and test)."
+    return split_of(name, held_out_fraction) != "train"
 
 
 def docstring_corpus(split="train", modules=STDLIB_MODULES, held_out_fraction=0.2):
-    'UTF-8 bytes of the docstrings of `split`\'s modules ("train" or "held_out"), separated by blank lines.'
-    if split not in ("train", "held_out"):
-        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}")
+    "UTF-8 bytes of the docstrings of `split`'s modules (one of `SPLITS`), separated by blank lines."
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if isinstance(modules, str):
         raise TypeError(f"modules must be a collection of module names, got the single str {modules!r}")
-    chosen = [
-        name for name in sorted(modules) if is_held_out(name, held_out_fraction) == (split == "held_out")
-    ]
+    wanted = ("validation", "test") if split == "held_out" else (split,)
+    chosen = [name for name in sorted(modules) if split_of(name, held_out_fraction) in wanted]
     if not chosen:
         raise ValueError(f"the {split} split must hold at least one module, got none of {len(modules)}")
     return "\n\n".join(doc for name in chosen for doc in module_docstrings(name)).encode("utf-8")
