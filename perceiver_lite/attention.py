@@ -29,13 +29,17 @@ from .checks import check_choices, check_heads, check_ints
 def attention(queries, keys, values, mask=None, scale=None):
     """softmax(Q Kᵀ / √d) V, written out. Shapes `(..., N, d)`, `(..., M, d)`, `(..., M, dv)`;
     `mask` is boolean, True where a query may attend, broadcastable to `(..., N, M)`; the scores
-    are divided by √d, or multiplied by `scale` when given.
+    are divided by √d, or multiplied by `scale` when given. A query whose every key is masked gets
+    zero weights and a zero output, as the JAX code and PyTorch's fused kernel give (notebook 15).
     Returns `(output (..., N, dv), weights (..., N, M))`."""
     scores = torch.matmul(queries, keys.transpose(-1, -2))  # (..., N, M)
     scores = scores / math.sqrt(queries.shape[-1]) if scale is None else scores * scale
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    weights = scores.softmax(dim=-1)  # (..., N, M)
+    # the softmax's sum in float32: in half precision it loses digits (a no-op for float32 scores)
+    weights = scores.float().softmax(dim=-1).to(scores.dtype)  # (..., N, M)
+    if mask is not None:  # a row of −∞ gives NaN; zero it, so NaN cannot spread to the gradients
+        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
     return torch.matmul(weights, values), weights  # (..., N, dv)
 
 

@@ -153,10 +153,18 @@ class LearnedPositionEncoding(nn.Module):
         check_ints(self, ("num_positions", "channels"))
         self.embeddings = nn.Parameter(torch.randn(num_positions, channels) * init_scale)
 
-    def forward(self, num_positions=None):
-        "The first `num_positions` embeddings (all of them by default): `(M, channels)`."
+    def forward(self, num_positions=None, interpolate=False):
+        """The first `num_positions` embeddings (all of them by default): `(M, channels)`. With `interpolate`,
+        the whole table stretched or squeezed to `num_positions` rows instead, linearly, its first and last
+        rows kept at the ends (a reader's choice for a new length: notebook 15)."""
         num_positions = self.num_positions if num_positions is None else num_positions
+        if interpolate:
+            table = self.embeddings.T[None]  # (1, C, M): interpolate resamples the last axis
+            return nn.functional.interpolate(table, num_positions, mode="linear", align_corners=True)[0].T
         # A plain int is checked; a size torch.export traces (a SymInt) is left to the exported graph.
         if isinstance(num_positions, int) and not 1 <= num_positions <= self.num_positions:
-            raise ValueError(f"num_positions must lie in [1, {self.num_positions}], got {num_positions}")
+            raise ValueError(
+                f"num_positions must lie in [1, {self.num_positions}], got {num_positions} "
+                "(interpolate=True resamples the table to another length)"
+            )
         return self.embeddings[:num_positions]  # (M, C)

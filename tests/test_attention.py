@@ -75,3 +75,48 @@ def test_measure_and_slope():
     assert seconds > 0
     assert peak != peak or peak >= 8 * 2**20  # nan where /proc is unavailable
     assert scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
+
+
+def test_a_row_with_every_key_masked_gets_zeros_and_finite_gradients():
+    torch.manual_seed(0)
+    queries = torch.randn(2, 2, 3, 8, requires_grad=True)
+    keys, values = torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 4)
+    mask = torch.ones(2, 1, 1, 5, dtype=torch.bool)
+    mask[0, ..., 3:], mask[1] = False, False  # example 1 keeps no key at all
+    output, weights = attention(queries, keys, values, mask)
+    assert torch.equal(output[1], torch.zeros_like(output[1])) and torch.equal(
+        weights[1], torch.zeros_like(weights[1])
+    )
+    fused = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
+    torch.testing.assert_close(output, fused)
+    output.square().sum().backward()
+    assert torch.isfinite(queries.grad).all() and queries.grad[0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_bfloat16_autocast_on_the_cpu_with_masks(fused):
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(16, 8, num_heads=2, fused=fused)
+    queries, inputs = torch.randn(3, 4, 16), torch.randn(3, 6, 8)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[0, 4:], mask[2] = False, False  # a padded example and one with nothing to read
+    expected, _ = layer(queries, inputs, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, _ = layer(queries, inputs, mask, need_weights=not fused)
+    assert got.dtype == torch.bfloat16 and torch.isfinite(got).all()
+    torch.testing.assert_close(got.float(), expected, atol=0.05, rtol=0.05)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 autocast needs a GPU")
+@pytest.mark.parametrize("fused", [True, False])
+def test_float16_autocast_on_a_gpu_with_masks(fused):
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(16, 8, num_heads=2, fused=fused).cuda()
+    queries, inputs = torch.randn(3, 4, 16, device="cuda"), torch.randn(3, 6, 8, device="cuda")
+    mask = torch.ones(3, 6, dtype=torch.bool, device="cuda")
+    mask[0, 4:], mask[2] = False, False
+    expected, _ = layer(queries, inputs, mask)
+    with torch.autocast("cuda", dtype=torch.float16):
+        got, _ = layer(queries, inputs, mask, need_weights=not fused)
+    assert got.dtype == torch.float16 and torch.isfinite(got).all()
+    torch.testing.assert_close(got.float(), expected, atol=0.01, rtol=0.01)

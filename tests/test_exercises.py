@@ -25,6 +25,7 @@ NOTEBOOKS = {
         "04_perceiver",
         "05_perceiver_io",
         "12_perceiver_ar",
+        "15_when_it_goes_wrong",
     )
 }
 
@@ -221,6 +222,19 @@ def ar_strict(num_inputs, num_latents):
     return torch.ones(num_latents, num_inputs, dtype=torch.bool).tril(num_inputs - num_latents - 1)
 
 
+def shuffled_after(inputs, positions, order):
+    return torch.cat([inputs[:, order], positions.expand(len(inputs), -1, -1)], dim=-1)
+
+
+def shuffled_positions_only(inputs, positions, order):
+    return torch.cat([inputs, positions[order].expand(len(inputs), -1, -1)], dim=-1)
+
+
+def shuffled_inverse(inputs, positions, order):
+    attached = torch.cat([inputs, positions.expand(len(inputs), -1, -1)], dim=-1)
+    return attached[:, order.argsort()]
+
+
 WRONG = {
     "attention": [
         (attention_unscaled, "forgot to scale by √d"),
@@ -336,6 +350,23 @@ WRONG = {
         (ar_strict, "the latent's own position is masked"),
         (lambda m, n: torch.ones(n, n, dtype=torch.bool).tril(), "the latent tower's (N, N) causal mask"),
         (lambda m, n: torch.ones(n, m, dtype=torch.bool), "no causal mask"),
+    ],
+    "read_inputs": [
+        (lambda block, latents, inputs: block(latents, latents)[0], "the latents read themselves"),
+        (lambda block, latents, inputs: block(inputs, latents)[0], "the roles are swapped"),
+        (lambda block, latents, inputs: latents, "the latents came back unread"),
+        (lambda block, latents, inputs: block(latents, inputs), "the whole (output, weights) pair"),
+    ],
+    "keep_mask": [
+        (lambda lengths, m: torch.arange(m)[None, :] >= lengths[:, None], "True at the padding"),
+        (lambda lengths, m: torch.arange(m)[None, :] <= lengths[:, None], "one padding element kept"),
+        (lambda lengths, m: (torch.arange(m)[None, :] < lengths[:, None]).float(), "a float mask"),
+        (lambda lengths, m: torch.arange(m)[:, None] < lengths[None, :], "shape (max_length, B)"),
+    ],
+    "shuffled_array": [
+        (shuffled_after, "attached after shuffling"),
+        (shuffled_positions_only, "the positions were shuffled and the values not"),
+        (shuffled_inverse, "the inverse permutation"),
     ],
 }
 CASES = [(name, wrong, words) for name, answers in WRONG.items() for wrong, words in answers]

@@ -155,3 +155,16 @@ def test_an_export_leaves_no_placeholder_in_the_cache():
         torch.export.export(model, (torch.randn(2, 8, 8, 3),))
     features = fourier_position_features((8, 8), 4, (8, 8))
     assert type(features) is torch.Tensor, f"the cache kept a {type(features).__name__} made by the trace"
+
+
+def test_learned_positions_at_a_new_length_are_an_error_or_an_interpolation():
+    torch.manual_seed(0)
+    learned = LearnedPositionEncoding(5, 3, init_scale=1.0)
+    with pytest.raises(ValueError, match="interpolate=True"):
+        learned(9)
+    stretched = learned(9, interpolate=True)  # (9, 3): every other row is one of the table's
+    assert stretched.shape == (9, 3) and stretched.requires_grad
+    torch.testing.assert_close(stretched[::2], learned.embeddings)
+    torch.testing.assert_close(stretched[1], (learned.embeddings[0] + learned.embeddings[1]) / 2)
+    torch.testing.assert_close(learned(5, interpolate=True), learned.embeddings)
+    assert learned(3, interpolate=True).shape == (3, 3)

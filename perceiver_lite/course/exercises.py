@@ -1,4 +1,4 @@
-"""The checker behind the exercises at the end of notebooks 01–05 and 12: each exercise is the package's
+"""The checker behind the exercises at the end of notebooks 01–05, 12 and 15: each exercise is the package's
 own answer, the inputs it is tried on, and the typical mistakes it recognises. Whatever a learner
 passes, a check prints one line. The exercises themselves are registered by the modules
 `course.exercise_cases_*`, imported on first use. Derived in notebooks/A7_exercise_checks.ipynb."""
@@ -219,11 +219,12 @@ def report(verdict):
 
 
 # %% ../../notebooks/A7_exercise_checks.ipynb #414e3a51
-CASE_MODULES = [  # the modules that define the exercises (A7b–A7e), in the course's order
+CASE_MODULES = [  # the modules that define the exercises (A7b–A7f), in the course's order
     "perceiver_lite.course.exercise_cases_attention",
     "perceiver_lite.course.exercise_cases_position",
     "perceiver_lite.course.exercise_cases_perceiver",
     "perceiver_lite.course.exercise_cases_io",
+    "perceiver_lite.course.exercise_cases_failures",
 ]
 
 
