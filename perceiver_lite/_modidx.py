@@ -736,6 +736,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'perceiver_lite/tasks/flow.py'),
                                            'perceiver_lite.tasks.flow.gray_image': ( 'optical_flow.html#gray_image',
                                                                                      'perceiver_lite/tasks/flow.py'),
+                                           'perceiver_lite.tasks.flow.level_patches': ( 'optical_flow.html#level_patches',
+                                                                                        'perceiver_lite/tasks/flow.py'),
                                            'perceiver_lite.tasks.flow.normalise_frames': ( 'optical_flow.html#normalise_frames',
                                                                                            'perceiver_lite/tasks/flow.py')},
             'perceiver_lite.tasks.long_context': { 'perceiver_lite.tasks.long_context.NoLatents': ( 'long_context.html#nolatents',

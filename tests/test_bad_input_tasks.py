@@ -18,6 +18,7 @@ from perceiver_lite.tasks.flow import (
     flow_to_color,
     frame_patches,
     gray_image,
+    level_patches,
     normalise_frames,
 )
 from perceiver_lite.tasks.multimodal import MultimodalAdapter, MultimodalConfig, make_av_clips, patchify
@@ -72,6 +73,12 @@ COUNTS = {
         TypeError,
         "patch_size must be an int, got 3.0",
         lambda: frame_patches(FRAMES, 3.0),
+    ),
+    "level_patches levels 0": (ValueError, "levels must be ≥ 1, got 0", lambda: level_patches(FRAMES, 0)),
+    "level_patches levels 2.0": (
+        TypeError,
+        "levels must be an int, got 2.0",
+        lambda: level_patches(FRAMES, 2.0),
     ),
     "frame_patches patch_size -1": (
         ValueError,

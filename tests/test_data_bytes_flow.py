@@ -21,6 +21,7 @@ from perceiver_lite.tasks.flow import (
     flow_to_color,
     frame_patches,
     gray_image,
+    level_patches,
     normalise_frames,
 )
 from perceiver_lite.tasks.text_data import (
@@ -325,6 +326,23 @@ def test_frame_patches():
     torch.testing.assert_close(normalised.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="got"):
         frame_patches(frames, patch_size=2)
+
+
+def test_level_patches():
+    frames = torch.randn(2, 2, 8, 12)
+    patches = level_patches(frames, levels=3)
+    assert patches.shape == (2, 2, 27, 8, 12)
+    torch.testing.assert_close(patches[:, :, :9], frame_patches(frames))  # level 0: the 3×3 patches
+    pooled = F.avg_pool2d(frames, 4)  # (2, 2, 2, 3): level 2's cells
+    torch.testing.assert_close(patches[:, :, 18 + 4, 4:8, 8:12], pooled[:, :, 1:2, 2:3].expand(-1, -1, 4, 4))
+    torch.testing.assert_close(
+        patches[:, :, 9 + 5, 0, 0], F.avg_pool2d(frames, 2)[:, :, 0, 1]
+    )  # right of centre
+    torch.testing.assert_close(level_patches(frames, levels=1), frame_patches(frames))
+    with pytest.raises(
+        ValueError, match=r"multiples of 2\^\(levels − 1\) = 4, got torch.float32 \(1, 2, 6, 8\)"
+    ):
+        level_patches(torch.zeros(1, 2, 6, 8), levels=3)
 
 
 # ---------------------------------------------------------------------------------------------- layering
