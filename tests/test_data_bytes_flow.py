@@ -30,10 +30,10 @@ from perceiver_lite.tasks.text_data import (
     WHITESPACE,
     byte_windows,
     docstring_corpus,
-    split_of,
     is_held_out,
     mask_words,
     masked_positions,
+    split_of,
 )
 
 
