@@ -8,6 +8,7 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
@@ -78,3 +79,12 @@ SMALL_PORT = dict(  # a small `transformers.PerceiverConfig`'s settings, for the
     max_position_embeddings=40,
     num_labels=5,
 )
+
+
+@pytest.fixture
+def close_figures():
+    "Close every matplotlib figure a test opened; the plotting tests use it for all their tests."
+    yield
+    import matplotlib.pyplot as plt  # only the tests that draw import matplotlib
+
+    plt.close("all")

@@ -53,7 +53,9 @@ def test_every_context_scores_the_same_bytes():
 
 def test_a_context_run_trains_and_scores(monkeypatch):
     text = (b"import os\nimport sys\n" * 400)[: 6 * 1024]
-    monkeypatch.setattr(ar_context, "_corpora", lambda: {"train": text, "validation": text, "test": text})
+    monkeypatch.setattr(
+        ar_context, "split_corpora", lambda: {"train": text, "validation": text, "test": text}
+    )
     (row,) = ar_context.context_run("perceiver_ar", 0, 64, steps=30, batch_size=4, num_latents=16, width=32)
     assert row["model"] == "perceiver_ar" and row["context"] == 64 and row["steps"] == 30
     assert 0 < row["bits_per_byte"] < 8 and not math.isnan(row["bits_per_byte"])

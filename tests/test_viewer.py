@@ -26,11 +26,7 @@ from perceiver_lite.io import DecoderConfig, PerceiverIO, PerceiverIOConfig
 from perceiver_lite.perceiver import PerceiverConfig
 from perceiver_lite.weights.checkpoint import save
 
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("agg")
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 from conftest import small_image_model
@@ -23,11 +22,7 @@ from perceiver_lite.course.viz import (
 )
 from perceiver_lite.perceiver import Perceiver, PerceiverConfig
 
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..relatives.ar import CausalTransformer, PerceiverAR, PerceiverARConfig, kneser_ney_bits
-from ..tasks.long_context import _corpora, corpus_record
+from ..tasks.long_context import corpus_record, split_corpora
 from ..tasks.text_data import byte_windows
 from ..tasks.training import warmup_cosine
 from .long_context import _append, sweep
@@ -61,7 +61,7 @@ def test_bits(net, data, ends, context, num_latents):
 def context_run(model, seed, context, steps=600, batch_size=32, num_latents=64, width=64, layers=2, lr=0.003):
     "Train `model` at context M = `context` for `steps` steps, score the test bytes → a row of `COLUMNS`."
     torch.set_num_threads(1)
-    corpora = _corpora()
+    corpora = split_corpora()
     config = PerceiverARConfig(
         max_context=context, num_latents=num_latents, latent_dim=width, num_self_attends=layers, num_heads=4
     )
@@ -89,7 +89,7 @@ def context_run(model, seed, context, steps=600, batch_size=32, num_latents=64, 
 # %% ../../notebooks/A6g_ar_context_sweep.ipynb #cA6g010
 def kneser_ney_rows(orders=(3, 4, 5), count=256, num_latents=64):
     "The order of lowest validation bits among `orders`, scored on the test bytes: one row of `COLUMNS`."
-    corpora = _corpora()
+    corpora = split_corpora()
     on_validation = {
         n: kneser_ney_bits(corpora["train"], corpora["validation"], n).mean().item() for n in orders
     }
@@ -132,7 +132,11 @@ def main(argv=None):
     path = Path(args.out).with_suffix(".json")  # every command that added to the CSV, in order
     commands = json.loads(path.read_text())["commands"] if path.exists() else []
     commands += [command] if command not in commands else []
-    record = {**corpus_record(_corpora()), "commands": commands, "kneser_ney_validation_bits": on_validation}
+    record = {
+        **corpus_record(split_corpora()),
+        "commands": commands,
+        "kneser_ney_validation_bits": on_validation,
+    }
     path.write_text(json.dumps(record, indent=1) + "\n")
     if not Path(args.out).exists():
         _append(Path(args.out), rows, COLUMNS)

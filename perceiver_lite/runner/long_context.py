@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..tasks.long_context import COLUMNS, MODELS, _corpora, corpus_record, run
+from ..tasks.long_context import COLUMNS, MODELS, corpus_record, run, split_corpora
 from .scale import cluster
 
 
@@ -120,7 +120,7 @@ def main(argv=None):
         "perceiver_lite.runner.long_context",
         *(sys.argv[1:] if argv is None else argv),
     ]
-    record = {**corpus_record(_corpora()), "threads": 1, "command": command, "chosen": picks}
+    record = {**corpus_record(split_corpora()), "threads": 1, "command": command, "chosen": picks}
     Path(args.out).with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     return sweep(runs, args.out, args.workers, args.scheduler)
 

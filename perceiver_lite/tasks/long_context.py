@@ -25,6 +25,7 @@ __all__ = [
     "train_for",
     "fixed_batches",
     "final_scores",
+    "split_corpora",
     "run",
 ]
 
@@ -244,7 +245,8 @@ def final_scores(net, corpora, window, batch_size):
 _CORPORA = {}  # split: bytes, read once per process
 
 
-def _corpora():
+def split_corpora():
+    "The corpus's three splits as {split: bytes}, read once per process (a sweep's runs share them)."
     if not _CORPORA:
         _CORPORA.update({split: python_sources(split) for split in SPLITS})
     return _CORPORA
@@ -255,7 +257,7 @@ def run(model, seed, window, budget, lr, latents=64, bytes_per_step=32768, point
     """One run at a CPU budget → rows of `COLUMNS`, one per evaluation point: validation at every point,
     the training and test splits once at the last (when `test`). `keep`, a dict, receives the model."""
     torch.set_num_threads(1)  # CPU seconds are one core's
-    corpora, batch_size, rows = _corpora(), bytes_per_step // window, []
+    corpora, batch_size, rows = split_corpora(), bytes_per_step // window, []
     validation = fixed_batches(corpora["validation"], window, batch_size, 10_000)
     settings = dict(model=model, seed=seed, window=window, lr=lr, latents=latents, budget=budget)
 
