@@ -314,12 +314,12 @@ CONFIGS = {
     ),
     "MultimodalConfig modalities list": (
         ValueError,
-        "modalities must map names to 'fourier' PerceiverConfigs, got \\[",
+        "modalities must map names to 'fourier' or 'none' PerceiverConfigs, got \\[",
         lambda: MultimodalConfig(modalities=[AUDIO]),
     ),
     "MultimodalConfig modality a dict": (
         ValueError,
-        "modalities must map names to 'fourier' PerceiverConfigs",
+        "modalities must map names to 'fourier' or 'none' PerceiverConfigs",
         lambda: MultimodalConfig(modalities={"audio": {"input_channels": 16}}),
     ),
     "MultimodalConfig name not str": (
@@ -336,6 +336,11 @@ CONFIGS = {
         ValueError,
         "perceiver must have adapter 'none' and input_channels 45, got 'none' and 40",
         lambda: MultimodalConfig(perceiver=PerceiverConfig(adapter="none", input_channels=40)),
+    ),
+    "MultimodalConfig modality_embedding a str": (
+        TypeError,
+        "modality_embedding must be a bool, got 'no'",
+        lambda: MultimodalConfig(modality_embedding="no"),
     ),
     "MultimodalAdapter min_padding -2": (
         ValueError,

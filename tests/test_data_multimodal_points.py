@@ -131,8 +131,46 @@ def test_patchify_and_multimodal_adapter():
     assert model({"video": video}).shape == (3, 6) and model.adapter.channels == model.config.channels == 45
     with pytest.raises(ValueError, match="input_channels 45, got 'none' and 40"):
         MultimodalConfig(perceiver=PerceiverConfig(adapter="none", input_channels=40))
-    with pytest.raises(ValueError, match="modalities must map names to 'fourier' PerceiverConfigs"):
+    with pytest.raises(ValueError, match="modalities must map names to 'fourier' or 'none' PerceiverConfigs"):
         MultimodalConfig(modalities={})
+
+
+def test_modality_embedding_ablated():
+    "Without the embedding the padding is zeros, the same for every modality, and never trained."
+    clips = make_av_clips(3)
+    video, audio = patchify(clips["video"], (1, 4, 4)), patchify(clips["audio"], (16,))
+    torch.manual_seed(0)
+    learned = MultimodalAdapter(MultimodalConfig().modalities)
+    ablated = MultimodalAdapter(MultimodalConfig().modalities, modality_embedding=False)
+    array = ablated({"video": video, "audio": audio})  # (3, 88, 45): audio's 16 elements, then video's 72
+    assert array.shape == (3, 88, 45) and (array[:, :16, 33:] == 0).all() and (array[:, 16:, 43:] == 0).all()
+    assert not any(p.requires_grad for p in ablated.padding.values())
+    assert all(p.requires_grad for p in learned.padding.values())
+    assert not (learned({"audio": audio})[:, :, 33:] == 0).all()
+    config = MultimodalConfig(modality_embedding=False)
+    model = MultimodalPerceiver(config)
+    model({"video": video, "audio": audio}).sum().backward()
+    assert all(p.grad is None for p in model.adapter.padding.values())
+    with pytest.raises(TypeError, match="modality_embedding must be a bool, got 1"):
+        MultimodalConfig(modality_embedding=1)
+
+
+def test_modalities_without_position_features():
+    "Adapter 'none': each element is its own channels, `(B, M_m, C_m)`, then the padding."
+    clips = make_av_clips(2)
+    flat = {
+        "video": patchify(clips["video"], (1, 4, 4)).flatten(1, -2),  # (2, 72, 16)
+        "audio": patchify(clips["audio"], (16,)),  # (2, 16, 16)
+    }
+    unplaced = {name: PerceiverConfig(adapter="none", input_channels=16) for name in flat}
+    adapter = MultimodalAdapter(unplaced)
+    array = adapter(flat)
+    assert adapter.channels == 18 and array.shape == (2, 88, 18)
+    torch.testing.assert_close(array[:, 16:, :16], flat["video"])
+    perceiver = PerceiverConfig(adapter="none", input_channels=18, num_classes=6)
+    assert MultimodalPerceiver(MultimodalConfig(unplaced, perceiver))(flat).shape == (2, 6)
+    with pytest.raises(ValueError, match="'fourier' or 'none' PerceiverConfigs"):
+        MultimodalAdapter({"points": PerceiverConfig(adapter="points", input_channels=3)})
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..checks import check_ints, check_tensor, describe
-from ..perceiver import FourierAdapter, Perceiver, PerceiverConfig
+from ..perceiver import ADAPTERS, Perceiver, PerceiverConfig
 
 # %% ../../notebooks/08_multimodal.ipynb #af39ea41
 SPRITES = {  # the 4×4 shapes a clip's video can show
@@ -129,18 +129,21 @@ def patchify(array, patch_shape):
 
 # %% ../../notebooks/08_multimodal.ipynb #ceea0ab6
 def _check_modality_configs(modalities, min_padding):
-    """Names (str) → 'fourier' `PerceiverConfig`s, and `min_padding` an int ≥ 0.
-
-    Otherwise raise, naming what was given."""
+    """Names (str) → `PerceiverConfig`s with adapter 'fourier' (grids) or 'none' (arrays `(B, M, C_m)`
+    without position features), and `min_padding` an int ≥ 0. Otherwise raise, naming what was given."""
     if (
         not isinstance(modalities, dict)
         or not modalities
         or any(
-            not isinstance(name, str) or not isinstance(c, PerceiverConfig) or c.adapter != "fourier"
+            not isinstance(name, str)
+            or not isinstance(c, PerceiverConfig)
+            or c.adapter not in ("fourier", "none")
             for name, c in modalities.items()
         )
     ):
-        raise ValueError(f"modalities must map names to 'fourier' PerceiverConfigs, got {modalities!r}")
+        raise ValueError(
+            f"modalities must map names to 'fourier' or 'none' PerceiverConfigs, got {modalities!r}"
+        )
     check_ints(SimpleNamespace(min_padding=min_padding), ("min_padding",), least=0)
 
 
@@ -148,18 +151,20 @@ def _check_modality_configs(modalities, min_padding):
 class MultimodalAdapter(nn.Module):
     """Modalities `{name: (B, *grid, C_m)}` → one input array `(B, Σ M_m, C)`.
 
-    Each modality has its own Fourier features and its own learned padding."""
+    Each modality has its own Fourier features and its own learned padding, the modality embedding;
+    `modality_embedding=False` pads with zeros instead, the same for every modality (the ablation)."""
 
-    def __init__(self, modalities, min_padding=2):
+    def __init__(self, modalities, min_padding=2, modality_embedding=True):
         super().__init__()
         _check_modality_configs(modalities, min_padding)
         # by name: equal dicts, whatever their order, give one model
         modalities = dict(sorted(modalities.items()))
-        self.adapters = nn.ModuleDict({name: FourierAdapter(c) for name, c in modalities.items()})
+        self.adapters = nn.ModuleDict({name: ADAPTERS[c.adapter](c) for name, c in modalities.items()})
         self.channels = max(c.input_dim for c in modalities.values()) + min_padding
-        self.padding = nn.ParameterDict(
-            {name: nn.Parameter(torch.randn(self.channels - c.input_dim)) for name, c in modalities.items()}
-        )
+        widths = {name: self.channels - c.input_dim for name, c in modalities.items()}
+        fill = torch.randn if modality_embedding else torch.zeros
+        self.padding = nn.ParameterDict({name: nn.Parameter(fill(width)) for name, width in widths.items()})
+        self.padding.requires_grad_(modality_embedding)  # without the embedding, zeros stay zeros
 
     def forward(self, inputs):
         arrays = []
@@ -182,8 +187,7 @@ def _clip_modalities():
 # %% ../../notebooks/08_multimodal.ipynb #ee09a94c
 @dataclass
 class MultimodalConfig:
-    """Each modality's `PerceiverConfig` (adapter 'fourier'), the padding, and the Perceiver's config
-    (adapter 'none')."""
+    "Each modality's `PerceiverConfig` ('fourier' or 'none'), the padding, the Perceiver's config ('none')."
 
     modalities: dict[str, PerceiverConfig] = field(default_factory=_clip_modalities)
     perceiver: PerceiverConfig = field(
@@ -192,6 +196,7 @@ class MultimodalConfig:
         )
     )
     min_padding: int = 2  # C = the widest modality + min_padding
+    modality_embedding: bool = True  # False: zeros in the padding, the same for every modality
 
     @property
     def channels(self):
@@ -207,6 +212,8 @@ class MultimodalConfig:
                 f"perceiver must have adapter 'none' and input_channels {self.channels}, "
                 f"got {p.adapter!r} and {p.input_channels}"
             )
+        if not isinstance(self.modality_embedding, bool):
+            raise TypeError(f"modality_embedding must be a bool, got {self.modality_embedding!r}")
 
 
 # %% ../../notebooks/08_multimodal.ipynb #25baa47d
@@ -233,7 +240,7 @@ class MultimodalPerceiver(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        self.adapter = MultimodalAdapter(config.modalities, config.min_padding)
+        self.adapter = MultimodalAdapter(config.modalities, config.min_padding, config.modality_embedding)
         self.perceiver = Perceiver(config.perceiver)
 
     def forward(self, inputs):
