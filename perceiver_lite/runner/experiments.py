@@ -268,7 +268,7 @@ def _command(args):
     if args.command == "train":
         history = train_across_processes(fixed, args.out)
         return print(
-            f"step {history[-1][0]}: batch loss {history[-1][1]:.4f}, test accuracy {history[-1][2]:.1%}"
+            f"step {history[-1][0]}: batch loss {history[-1][1]:.4f}, val accuracy {history[-1][2]:.1%}"
         )
     check_name(args.name)
     if args.command == "run":

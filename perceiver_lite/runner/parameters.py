@@ -191,7 +191,7 @@ SWEEPS = {  # name: (swept values, fixed values)
 SWEPT = {
     "shift": {"max_shift": [0, 5, 20], "model": ["mlp", "cnn", "perceiver"]},  # run by hand, see README
     "weight_decay": {"weight_decay": [0.2, 0.5]},
-    "augment": {"noise": [0.0, 0.2], "max_scale": [0.0, 0.2]},
+    "augment": {"model": ["perceiver", "cnn"], "noise": [0.0, 0.2], "max_scale": [0.0, 0.2]},
 }
 
 

@@ -8,6 +8,7 @@ of a sweep. Derived in notebooks/11_experiments.ipynb."""
 __all__ = [
     "TABLE_STEPS",
     "DATASETS",
+    "VALIDATION_SEED",
     "MODEL_KINDS",
     "seed_everything",
     "load_mnist1d",
@@ -63,20 +64,31 @@ def seed_everything(seed):
 
 # %% ../../notebooks/11_experiments.ipynb #37a9eac1
 DATASETS = ("mnist1d",)
+VALIDATION_SEED = 43  # the generator's seed for the validation draw; the standard split's is 42
 
 
 def load_mnist1d():
-    "MNIST-1D's standard split as `(B, 40, 1)` float tensors, standardised with the training statistics."
+    """MNIST-1D's standard split as `(B, 40, 1)` float tensors, standardised with the training statistics,
+    and a validation set: 1,000 new draws from the same generator, seeded `VALIDATION_SEED`."""
     from mnist1d.data import get_dataset_args, make_dataset  # the notebooks' extra, not a core dependency
 
-    data = make_dataset(get_dataset_args())  # generated from templates; get_dataset would download
-    train_x = torch.tensor(data["x"], dtype=torch.float32)[..., None]  # (4000, 40, 1)
-    test_x = torch.tensor(data["x_test"], dtype=torch.float32)[..., None]  # (1000, 40, 1)
+    args = get_dataset_args()
+    args.num_samples, args.seed = 1000, VALIDATION_SEED
+    draw = make_dataset(args)  # the validation draw, split 800 + 200 by the generator; both parts used
+    data = make_dataset(get_dataset_args())  # generated last, so NumPy's global state is as it was
+    to_tensor = lambda *arrays: torch.tensor(np.concatenate(arrays), dtype=torch.float32)[..., None]
+    train_x, val_x, test_x = (
+        to_tensor(data["x"]),
+        to_tensor(draw["x"], draw["x_test"]),
+        to_tensor(data["x_test"]),
+    )
     mean, std = train_x.mean(), train_x.std()
     return {
-        "train_x": (train_x - mean) / std,
+        "train_x": (train_x - mean) / std,  # (4000, 40, 1)
         "train_y": torch.tensor(data["y"]),
-        "test_x": (test_x - mean) / std,
+        "val_x": (val_x - mean) / std,  # (1000, 40, 1)
+        "val_y": torch.tensor(np.concatenate([draw["y"], draw["y_test"]])),
+        "test_x": (test_x - mean) / std,  # (1000, 40, 1)
         "test_y": torch.tensor(data["y_test"]),
     }
 
@@ -264,7 +276,7 @@ def train(
     max_scale=0.0,
     noise=0.0,
 ):
-    """Train `model` on `data` (see `load_mnist1d`); returns `[(step, batch loss, test accuracy), ...]`.
+    """Train `model` on `data` (see `load_mnist1d`); returns `[(step, batch loss, validation accuracy), ...]`.
     `shard` picks this process's rows of every batch when several processes train together (appendix A6)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = warmup_cosine(optimizer, steps, warmup)
@@ -273,5 +285,5 @@ def train(
         inputs, labels = draw_batch(data, batch_size, generator, max_shift, max_scale, noise, shard, device)
         loss = training_step(model, optimizer, schedule, inputs, labels, label_smoothing)
         if (step + 1) % max(steps // evals, 1) == 0 or step + 1 == steps:
-            history.append((step + 1, loss.item(), evaluate(model, data["test_x"], data["test_y"])[0]))
+            history.append((step + 1, loss.item(), evaluate(model, data["val_x"], data["val_y"])[0]))
     return history
